@@ -1,0 +1,38 @@
+// Helpers shared by the tests: scratch folders, running the dartgolf binary, reading files.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+namespace dg::test {
+
+// A fresh folder under the build's temp area, removed when the object dies.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+// Runs the built dartgolf binary with `args` (shell-quoted by the caller), capturing output.
+CommandResult run_dartgolf(const std::string& args, const std::string& env_prefix = "");
+
+std::string read_text(const std::filesystem::path& path);
+void write_text(const std::filesystem::path& path, const std::string& text);
+
+// ../shared/data/<name>; tests that need it skip when it is absent.
+std::filesystem::path shared_data(const std::string& name);
+std::filesystem::path repo_root();
+
+}  // namespace dg::test
