@@ -1,0 +1,120 @@
+#!/usr/bin/python3
+"""Reference oracle for dartgolf's C++ tests (see docs/oracle.md).
+
+  oracle.py grads --checkpoint C.safetensors --batch B.safetensors --out O.safetensors [--float64]
+      O: loss F32[1], per_token_loss F32[B*T], logits F32[B*T,V] (after softcap),
+         grad.<param> F32 (gradient of the mean loss) for every parameter.
+  oracle.py steps --checkpoint C --batch B --steps N --out O [--float64] [--lr-mul M] [--start-step S]
+      Runs N optimizer steps on the same batch. O: every parameter (same names, F32) after the
+      steps, and loss.<k> F32[1], the loss at step k before its update.
+
+Both take --rope-precision float32|float64 (rotary tables as train_gpt.py builds them, in fp32, or
+in fp64) and --threads N. Run it with Debian's /usr/bin/python3 (torch 1.13).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Dict, Tuple
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from gpt_reference import GPTReference, load_checkpoint, state_tensors  # noqa: E402
+from optim_reference import build_optimizers  # noqa: E402
+from safetensors_io import read_safetensors, write_safetensors  # noqa: E402
+
+
+def load_batch(path: str) -> Tuple[torch.Tensor, torch.Tensor]:
+    tensors, _ = read_safetensors(path)
+    missing = [name for name in ("input_ids", "target_ids") if name not in tensors]
+    if missing:
+        raise ValueError(f"{path}: batch file lacks {', '.join(missing)} (integer tensors of shape [B, T])")
+    ids = tensors["input_ids"]
+    targets = tensors["target_ids"]
+    for name, t in (("input_ids", ids), ("target_ids", targets)):
+        if t.is_floating_point() or t.dtype == torch.bool or t.dim() != 2:
+            raise ValueError(f"{path}: {name} must be an integer tensor of shape [B, T], got {t.dtype} {list(t.shape)}")
+    if ids.shape != targets.shape:
+        raise ValueError(f"{path}: input_ids {list(ids.shape)} and target_ids {list(targets.shape)} differ in shape")
+    return ids.long(), targets.long()
+
+
+def compute_grads(model: GPTReference, ids: torch.Tensor, targets: torch.Tensor) -> Dict[str, torch.Tensor]:
+    model.zero_grad(set_to_none=True)
+    loss, per_token, logits = model(ids, targets)
+    loss.backward()
+    out: Dict[str, torch.Tensor] = {
+        "loss": loss.detach().reshape(1).float(),
+        "per_token_loss": per_token.detach().float(),
+        "logits": logits.detach().float(),
+    }
+    for name, p in model.named_parameters():
+        grad = p.grad if p.grad is not None else torch.zeros_like(p)
+        out[f"grad.{name}"] = grad.detach().float().contiguous()
+    return out
+
+
+def run_steps(
+    model: GPTReference, ids: torch.Tensor, targets: torch.Tensor, steps: int, lr_mul: float, start_step: int
+) -> Dict[str, torch.Tensor]:
+    optim = build_optimizers(model)
+    losses = []
+    for k in range(steps):
+        optim.zero_grad()
+        loss, _, _ = model(ids, targets)
+        loss.backward()
+        losses.append(loss.detach().reshape(1).float())
+        optim.step(start_step + k, lr_mul)
+    out: Dict[str, torch.Tensor] = dict(state_tensors(model, torch.float32))
+    for k, loss in enumerate(losses):
+        out[f"loss.{k}"] = loss
+    return out
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("grads", "steps"):
+        p = sub.add_parser(name)
+        p.add_argument("--checkpoint", required=True)
+        p.add_argument("--batch", required=True)
+        p.add_argument("--out", required=True)
+        p.add_argument("--float64", action="store_true", help="compute in float64 (outputs stay F32)")
+        p.add_argument("--rope-precision", choices=("float32", "float64"), default="float32")
+        p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+        if name == "steps":
+            p.add_argument("--steps", type=int, required=True)
+            p.add_argument("--lr-mul", type=float, default=1.0)
+            p.add_argument("--start-step", type=int, default=0, help="0-based step index of the first step (Muon momentum warm-up)")
+    args = parser.parse_args(argv)
+    if args.command == "steps" and (args.steps < 0 or args.start_step < 0):
+        parser.error("--steps and --start-step must be non-negative")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    dtype = torch.float64 if args.float64 else torch.float32
+    rope_dtype = torch.float64 if args.rope_precision == "float64" else torch.float32
+    try:
+        model, _, _ = load_checkpoint(args.checkpoint, dtype=dtype, rope_dtype=rope_dtype)
+        ids, targets = load_batch(args.batch)
+        if args.command == "grads":
+            out = compute_grads(model, ids, targets)
+        else:
+            out = run_steps(model, ids, targets, args.steps, args.lr_mul, args.start_step)
+        write_safetensors(args.out, out, {"format": "dartgolf-oracle-v1", "command": args.command})
+    except (ValueError, OSError) as exc:
+        print(f"oracle.py: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
