@@ -1,0 +1,83 @@
+#include <cstdio>
+#include <cstdlib>
+
+#include "backend/backend.h"
+#include "cli/commands.h"
+#include "core/error.h"
+#include "core/fs.h"
+#include "core/log.h"
+#include "model/model_factory.h"
+#include "train/evaluate.h"
+#include "train/model_io.h"
+#include "train/run_context.h"
+
+namespace dg::cli {
+
+void add_eval_command(CLI::App& app, Runner& run) {
+  struct Options {
+    std::string checkpoint, artifact, data_dir, tokenizer, per_token_out;
+    int64_t stride = 0;
+    int64_t eval_batch_tokens = 16384;
+    std::vector<std::string> assignments;
+  };
+  auto options = std::make_shared<Options>();
+  CLI::App* cmd = app.add_subcommand("eval", "Score a checkpoint or artifact: val_loss and val_bpb over the validation split");
+  auto* ckpt = cmd->add_option("--checkpoint", options->checkpoint, "Checkpoint (.safetensors) written by dartgolf train");
+  auto* art = cmd->add_option("--artifact", options->artifact, "int8+zlib artifact written by dartgolf pack");
+  ckpt->excludes(art);
+  cmd->add_option("--data", options->data_dir, "Folder with fineweb_val_*.bin (default: the run's data_path)");
+  cmd->add_option("--tokenizer", options->tokenizer, "SentencePiece .model (default: the run's tokenizer_path)");
+  cmd->add_option("--per-token-out", options->per_token_out,
+                  "Write position<TAB>token_id<TAB>loss_nats<TAB>bytes for every scored target");
+  cmd->add_option("--stride", options->stride,
+                  "Sliding-window eval: windows advance by N tokens and score only new targets (0: the challenge's "
+                  "non-overlapping sequences)");
+  cmd->add_option("--eval-batch-tokens", options->eval_batch_tokens, "Tokens per forward pass (memory vs speed)")
+      ->capture_default_str();
+  cmd->add_option("--set", options->assignments, "Override a setting, key=value (e.g. threads=2, val_max_tokens=65536)");
+  cmd->callback([&run, options]() {
+    run = [options]() {
+      if (!options->artifact.empty())
+        return not_available("eval --artifact", "the int8+zlib artifact arrives with `dartgolf pack`");
+      DG_CHECK(!options->checkpoint.empty(), "eval: give --checkpoint FILE (or --artifact FILE)");
+      const std::filesystem::path path = options->checkpoint;
+      const LoadedCheckpoint checkpoint = load_checkpoint(path);
+      Config config = checkpoint_config(checkpoint, path);
+      for (const std::string& a : options->assignments) config.set(a, "--set");
+      apply_thread_setting(config);
+      const std::filesystem::path data_path = options->data_dir.empty() ? config.get_string("data_path") : options->data_dir;
+      const std::filesystem::path tokenizer_path =
+          options->tokenizer.empty() ? config.get_string("tokenizer_path") : options->tokenizer;
+      const EvalData data = load_eval_data(config, data_path, tokenizer_path);
+
+      const int64_t seq_len = config.get_int("train_seq_len");
+      DG_CHECK(options->stride >= 0 && options->stride <= seq_len,
+               "--stride " << options->stride << " must be in 0.." << seq_len << " (train_seq_len)");
+      const int64_t rows = std::max<int64_t>(1, options->eval_batch_tokens / seq_len);
+      std::unique_ptr<Backend> backend = make_cpu_backend();
+      std::unique_ptr<LanguageModel> model = make_model(config, *backend, rows, seq_len);
+      load_model_weights(checkpoint, path, *model, *backend);
+
+      EvalOptions eval_options;
+      eval_options.stride = options->stride;
+      EvalResult result;
+      if (options->per_token_out.empty()) {
+        result = evaluate(*model, data.val_tokens, data.luts, eval_options);
+      } else {
+        write_file_atomic(options->per_token_out, [&](std::ostream& out) {
+          eval_options.per_token_out = &out;
+          result = evaluate(*model, data.val_tokens, data.luts, eval_options);
+        });
+      }
+      std::printf("eval checkpoint:%s step:%lld val_tokens:%lld val_bytes:%lld stride:%lld\n", path.string().c_str(),
+                  static_cast<long long>(checkpoint.meta.step), static_cast<long long>(result.tokens),
+                  static_cast<long long>(result.bytes), static_cast<long long>(options->stride));
+      std::printf("val_loss:%s val_bpb:%s\n", fixed(result.val_loss, 4).c_str(), fixed(result.val_bpb, 4).c_str());
+      std::printf("final_eval_exact val_loss:%s val_bpb:%s\n", fixed(result.val_loss, 8).c_str(),
+                  fixed(result.val_bpb, 8).c_str());
+      return kExitOk;
+    };
+  });
+}
+
+}  // namespace dg::cli

@@ -1,0 +1,61 @@
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "model/settings.h"
+#include "train/trainer.h"
+
+namespace dg::cli {
+
+void add_train_command(CLI::App& app, Runner& run) {
+  struct Options {
+    std::string preset = "gpt";
+    std::string config_file;
+    std::vector<std::string> assignments;
+    std::string out_dir;
+    bool print_config = false;
+    bool json = false;
+  };
+  auto options = std::make_shared<Options>();
+  CLI::App* cmd = app.add_subcommand("train", "Train a model, validating as train_gpt.py does, and save a checkpoint");
+  std::string presets;
+  for (const auto& name : preset_names()) presets += (presets.empty() ? "" : "|") + name;
+  cmd->add_option("--preset", options->preset, "Model and schedule preset (" + presets + ")")->capture_default_str();
+  cmd->add_option("--config", options->config_file, "JSON file of settings (keys as train_gpt.py's, lower case)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--set", options->assignments,
+                  "Override one setting, key=value (repeatable); precedence: preset < --config < environment < --set");
+  cmd->add_option("--out", options->out_dir, "Run folder for the log, metrics and checkpoints (default runs/<run_id>)");
+  cmd->add_flag("--print-config", options->print_config, "Print the resolved settings with their sources and exit");
+  cmd->add_flag("--json", options->json, "With --print-config: print the settings as one JSON object");
+  cmd->footer(
+      "Every setting can also come from its environment variable, as train_gpt.py reads them:\n"
+      "DATA_PATH, TOKENIZER_PATH, VOCAB_SIZE, ITERATIONS, TRAIN_BATCH_TOKENS, TRAIN_SEQ_LEN,\n"
+      "MAX_WALLCLOCK_SECONDS, VAL_LOSS_EVERY, SEED, MODEL_DIM, NUM_LAYERS, MATRIX_LR, ...");
+  cmd->callback([&run, options]() {
+    run = [options]() {
+      RunConfigSources sources;
+      sources.preset = options->preset;
+      sources.config_file = options->config_file;
+      sources.assignments = options->assignments;
+      sources.getenv_fn = [](const char* name) { return std::getenv(name); };
+      Config config = resolve_run_config(sources);
+      if (options->print_config && options->json) {
+        std::printf("%s\n", config.values().dump(2).c_str());
+        return kExitOk;
+      }
+      if (options->print_config) {
+        for (auto& [key, value] : config.values().items())
+          std::printf("%-28s %-24s # %s\n", key.c_str(), value.dump().c_str(), config.origins().at(key).c_str());
+        return kExitOk;
+      }
+      TrainRequest request{config, options->preset, options->out_dir};
+      const TrainSummary summary = train(request);
+      std::printf("run folder: %s\n", summary.out_dir.string().c_str());
+      return kExitOk;
+    };
+  });
+}
+
+}  // namespace dg::cli

@@ -1,0 +1,51 @@
+// What the trainer and the evaluator need from a model, whatever its architecture.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "backend/backend.h"
+#include "model/param_layout.h"
+
+namespace dg {
+
+// Host-side token ids of one batch: rows × seq_len, row-major.
+struct ModelBatch {
+  const int32_t* inputs = nullptr;
+  const int32_t* targets = nullptr;
+  int64_t rows = 0;
+  int64_t seq_len = 0;
+};
+
+class LanguageModel {
+ public:
+  virtual ~LanguageModel() = default;
+
+  virtual const ParamLayout& layout() const = 0;
+  // The flat parameter and gradient buffers (layout().buffer_elements() floats on the backend).
+  virtual Tensor params() const = 0;
+  virtual Tensor grads() const = 0;
+  // The weights the forward pass reads: params() unless pointed elsewhere. QAT points it at a
+  // fake-quantized copy (same layout) while gradients still land in grads(): straight-through.
+  // An empty tensor restores params().
+  virtual void set_forward_weights(const Tensor& weights) = 0;
+  // Largest batch (rows of seq_len tokens) the activation arena was planned for.
+  virtual int64_t max_rows() const = 0;
+  virtual int64_t seq_len() const = 0;
+
+  // Training mode enables train-only randomness (e.g. DART's loop dropout); evaluation never uses it.
+  virtual void set_training(bool training) { training_ = training; }
+  bool training() const { return training_; }
+
+  // Forward pass over the batch; returns the mean cross-entropy of the scored targets (nats).
+  virtual double forward(const ModelBatch& batch) = 0;
+  // Gradient of (loss_scale × the last forward's mean loss), ADDED into grads().
+  virtual void backward(float loss_scale) = 0;
+  // Per-target losses (nats) of the last forward, rows × seq_len.
+  virtual void token_losses(std::vector<float>& out) = 0;
+
+ protected:
+  bool training_ = false;
+};
+
+}  // namespace dg

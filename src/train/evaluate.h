@@ -1,0 +1,33 @@
+// Validation exactly as train_gpt.py's eval_val: the validation tokens cut into whole sequences,
+// every target scored once, val_loss = mean nats per target token and
+// val_bpb = (val_loss / ln 2) · (target tokens / target bytes) with the tokenizer's byte rule.
+// Optionally a sliding window: windows of seq_len advance by `stride`, and each scores only the
+// targets no earlier window scored, so every target gets up to seq_len − stride tokens of context.
+#pragma once
+
+#include <cstdint>
+#include <ostream>
+#include <vector>
+
+#include "data/byte_luts.h"
+#include "model/language_model.h"
+
+namespace dg {
+
+struct EvalOptions {
+  int64_t stride = 0;           // 0: non-overlapping sequences (the challenge's way)
+  int rank = 0, world_size = 1;  // this rank scores its share of the sequences
+  std::ostream* per_token_out = nullptr;  // "position\ttoken_id\tloss_nats\tbytes" per target
+};
+
+struct EvalResult {
+  double val_loss = 0.0, val_bpb = 0.0;
+  int64_t tokens = 0, bytes = 0;
+  double loss_sum = 0.0;  // for merging across ranks
+};
+
+// val_tokens: whole sequences + 1 (load_validation_tokens). Batches use up to model.max_rows() rows.
+EvalResult evaluate(LanguageModel& model, const std::vector<uint16_t>& val_tokens, const data::ByteLuts& luts,
+                    const EvalOptions& options);
+
+}  // namespace dg

@@ -1,0 +1,104 @@
+#include "train/optimizer.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+
+namespace dg {
+
+OptimizerSettings OptimizerSettings::from_config(const Config& c) {
+  OptimizerSettings s;
+  s.token_lr = c.get_bool("tie_embeddings") ? c.get_double("tied_embed_lr") : c.get_double("embed_lr");
+  s.head_lr = c.get_double("head_lr");
+  s.matrix_lr = c.get_double("matrix_lr");
+  s.scalar_lr = c.get_double("scalar_lr");
+  s.beta1 = c.get_double("beta1");
+  s.beta2 = c.get_double("beta2");
+  s.adam_eps = c.get_double("adam_eps");
+  s.muon_backend_steps = static_cast<int>(c.get_int("muon_backend_steps"));
+  s.grad_clip_norm = c.get_double("grad_clip_norm");
+  DG_CHECK(s.muon_backend_steps >= 0, "muon_backend_steps must be >= 0");
+  return s;
+}
+
+Optimizer::Optimizer(const ParamLayout& layout, Backend& backend, Tensor params, Tensor grads, OptimizerSettings settings)
+    : layout_(layout), backend_(backend), params_(params), grads_(grads), settings_(settings) {
+  const int64_t n = layout.buffer_elements();
+  int64_t largest = 0, workspace = 0;
+  for (const ParamSpec& spec : layout.specs()) {
+    if (spec.group != OptimGroup::Matrix) continue;
+    DG_CHECK(spec.shape.size() == 2, "Muon parameter " << spec.name << " is not a matrix");
+    const int64_t m = spec.shape[0], k = spec.shape[1], small = std::min(m, k);
+    largest = std::max(largest, m * k);
+    workspace = std::max(workspace, 2 * m * k + 2 * small * small);
+  }
+  const int64_t total = 3 * n + 2 * largest + workspace + 64;
+  memory_ = backend.allocate(total * 4);
+  float* base = static_cast<float*>(memory_);
+  auto carve = [&](int64_t count) {
+    Tensor t(base, DType::F32, backend.device(), {std::max<int64_t>(count, 1)});
+    base += count;
+    return t;
+  };
+  adam_m_ = carve(n);
+  adam_v_ = carve(n);
+  muon_buffer_ = carve(n);
+  muon_update_ = carve(largest);
+  ns_out_ = carve(largest);
+  ns_workspace_ = carve(workspace);
+}
+
+Optimizer::~Optimizer() { backend_.release(memory_); }
+
+double Optimizer::base_lr(OptimGroup group) const {
+  switch (group) {
+    case OptimGroup::TokenEmbedding: return settings_.token_lr;
+    case OptimGroup::Head: return settings_.head_lr;
+    case OptimGroup::Matrix: return settings_.matrix_lr;
+    case OptimGroup::Scalar: return settings_.scalar_lr;
+  }
+  return 0.0;
+}
+
+double Optimizer::step(double lr_mul, double muon_momentum) {
+  ++steps_;
+  double norm = 0.0;
+  if (settings_.grad_clip_norm > 0.0) {
+    // torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is below 1.
+    norm = std::sqrt(backend_.sum_squares(grads_));
+    const double coef = settings_.grad_clip_norm / (norm + 1e-6);
+    if (coef < 1.0) backend_.scale(grads_, static_cast<float>(coef));
+  }
+  for (const ParamSpec& spec : layout_.specs()) {
+    const int64_t begin = spec.offset, end = spec.offset + spec.numel();
+    const Tensor p = params_.slice(begin, end), g = grads_.slice(begin, end);
+    const double lr = base_lr(spec.group) * lr_mul;
+    if (spec.group != OptimGroup::Matrix) {
+      AdamHyper hyper;
+      hyper.lr = static_cast<float>(lr);
+      hyper.beta1 = static_cast<float>(settings_.beta1);
+      hyper.beta2 = static_cast<float>(settings_.beta2);
+      hyper.eps = static_cast<float>(settings_.adam_eps);
+      hyper.step = steps_;
+      backend_.adam_update(p, g, adam_m_.slice(begin, end), adam_v_.slice(begin, end), hyper);
+      continue;
+    }
+    // Muon: momentum buffer, Nesterov look-ahead, Newton–Schulz orthogonalisation, and the
+    // max(1, rows/cols)^0.5 scale of the reference implementations.
+    const int64_t rows = spec.shape[0], cols = spec.shape[1], count = rows * cols;
+    const Tensor buffer = muon_buffer_.slice(begin, end);
+    backend_.scale(buffer, static_cast<float>(muon_momentum));
+    backend_.axpy(buffer, 1.0f, g);
+    const Tensor update = muon_update_.slice(0, count).view({rows, cols});
+    backend_.copy(update, g.view({rows, cols}));
+    backend_.axpy(update, static_cast<float>(muon_momentum), buffer.view({rows, cols}));
+    const Tensor orthogonal = ns_out_.slice(0, count).view({rows, cols});
+    backend_.newton_schulz(orthogonal, update, settings_.muon_backend_steps, ns_workspace_);
+    const double shape_scale = std::sqrt(std::max(1.0, static_cast<double>(rows) / static_cast<double>(cols)));
+    backend_.axpy(p.view({rows, cols}), static_cast<float>(-lr * shape_scale), orthogonal);
+  }
+  return norm;
+}
+
+}  // namespace dg

@@ -1,0 +1,47 @@
+// train_gpt.py's optimizer split over the flat parameter buffer: Adam for the token embedding
+// (tied_embed_lr, or embed_lr when untied), Adam for an untied head (head_lr), Muon for 2-D block
+// matrices (matrix_lr), Adam for vectors, scalars and control tensors (scalar_lr).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "backend/backend.h"
+#include "core/config.h"
+#include "model/param_layout.h"
+
+namespace dg {
+
+struct OptimizerSettings {
+  double token_lr = 0.05, head_lr = 0.008, matrix_lr = 0.04, scalar_lr = 0.04;
+  double beta1 = 0.9, beta2 = 0.95, adam_eps = 1e-8;
+  int muon_backend_steps = 5;
+  double grad_clip_norm = 0.0;
+  static OptimizerSettings from_config(const Config& config);
+};
+
+class Optimizer {
+ public:
+  Optimizer(const ParamLayout& layout, Backend& backend, Tensor params, Tensor grads, OptimizerSettings settings);
+  ~Optimizer();
+  Optimizer(const Optimizer&) = delete;
+  Optimizer& operator=(const Optimizer&) = delete;
+
+  // One update with every learning rate multiplied by lr_mul (the warmdown) and Muon's momentum
+  // set to muon_momentum (its warm-up). Clips the global gradient norm first when grad_clip_norm > 0.
+  // Returns the gradient norm before clipping when clipping is on, else 0.
+  double step(double lr_mul, double muon_momentum);
+  int64_t steps_taken() const { return steps_; }
+  double base_lr(OptimGroup group) const;
+
+ private:
+  const ParamLayout& layout_;
+  Backend& backend_;
+  Tensor params_, grads_;
+  OptimizerSettings settings_;
+  void* memory_ = nullptr;    // Adam m and v, Muon momentum, Muon scratch
+  Tensor adam_m_, adam_v_, muon_buffer_, muon_update_, ns_out_, ns_workspace_;
+  int64_t steps_ = 0;
+};
+
+}  // namespace dg

@@ -1,0 +1,112 @@
+// `dartgolf train` and `dartgolf eval` from the command line: a short run leaves a checkpoint that
+// eval scores identically, and every user mistake gets a clear error and a non-zero exit.
+#include <gtest/gtest.h>
+
+#include <regex>
+
+#include "shard_fixtures.h"
+#include "test_support.h"
+
+namespace dg {
+namespace {
+
+class CliTrainTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    tokenizer_ = test::shared_data("fineweb_1024_bpe.model");
+    if (!std::filesystem::exists(tokenizer_)) GTEST_SKIP() << "needs " << tokenizer_;
+    test::write_random_shards(dir_.path(), 20000, 3000, 1024, 42);
+  }
+  // A very small gpt so each run takes a moment.
+  std::string small_run(const std::string& extra) const {
+    return "train --preset tiny --out '" + (dir_ / "run").string() + "' --set data_path='" + dir_.path().string() +
+           "' --set tokenizer_path='" + tokenizer_.string() +
+           "' --set model_dim=32 --set num_heads=2 --set num_kv_heads=1 --set train_seq_len=64"
+           " --set train_batch_tokens=256 --set val_loss_every=0 --set threads=1 " + extra;
+  }
+  test::TempDir dir_;
+  std::filesystem::path tokenizer_;
+};
+
+std::string last_match(const std::string& text, const std::string& pattern) {
+  std::smatch m;
+  std::string last;
+  std::string::const_iterator it = text.begin();
+  const std::regex re(pattern);
+  while (std::regex_search(it, text.end(), m, re)) last = m[1], it = m.suffix().first;
+  return last;
+}
+
+TEST_F(CliTrainTest, ShortRunLeavesACheckpointThatEvalScoresIdentically) {
+  const auto train = test::run_dartgolf(small_run("--set iterations=3"));
+  ASSERT_EQ(train.exit_code, 0) << train.output;
+  EXPECT_NE(train.output.find("model_params:"), std::string::npos);
+  EXPECT_NE(train.output.find("step:3/3 val_loss:"), std::string::npos) << train.output;
+  const std::string trained_bpb = last_match(train.output, "final_val_exact val_loss:[0-9.]+ val_bpb:([0-9.]+)");
+  ASSERT_FALSE(trained_bpb.empty()) << train.output;
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "run/final_model.safetensors"));
+  EXPECT_NE(test::read_text(dir_ / "run/metrics.jsonl").find("\"event\":\"val\""), std::string::npos);
+  EXPECT_NE(test::read_text(dir_ / "run/train_log.txt").find("model_params:"), std::string::npos);
+
+  const auto eval = test::run_dartgolf("eval --checkpoint '" + (dir_ / "run/final_model.safetensors").string() +
+                                       "' --per-token-out '" + (dir_ / "tokens.tsv").string() + "'");
+  ASSERT_EQ(eval.exit_code, 0) << eval.output;
+  EXPECT_EQ(last_match(eval.output, "final_eval_exact val_loss:[0-9.]+ val_bpb:([0-9.]+)"), trained_bpb);
+  // One line per scored target: position, token id, loss, bytes.
+  const std::string tsv = test::read_text(dir_ / "tokens.tsv");
+  EXPECT_EQ(std::count(tsv.begin(), tsv.end(), '\n'), (3000 - 1) / 64 * 64);
+  EXPECT_TRUE(std::regex_search(tsv, std::regex("^1\t[0-9]+\t[0-9.e-]+\t[0-9]+\n")));
+}
+
+TEST_F(CliTrainTest, ErrorsNameTheProblem) {
+  struct Case {
+    std::string args, expected;
+  };
+  const std::vector<Case> cases = {
+      {small_run("--set iterations=1 --set vocab_size=512"), "VOCAB_SIZE=512 does not match tokenizer vocab_size=1024"},
+      {small_run("--set iterations=1 --set num_heads=3"), "must be divisible by num_heads=3"},
+      {small_run("--set iterations=1 --set num_kv_heads=2 --set num_heads=2 --set model_dim=30"), "must be even for RoPE"},
+      {small_run("--set iterations=1 --set data_path=/nonexistent/data"), "no files match /nonexistent/data/fineweb_val_*.bin"},
+      {small_run("--set iterations=1 --set train_batch_tokens=100"), "TRAIN_BATCH_TOKENS"},
+      {small_run("--set iterations=1 --set iteratons=2"), "did you mean 'iterations'"},
+      {"train --preset huge", "valid presets: gpt, tiny"},
+  };
+  for (const Case& c : cases) {
+    const auto r = test::run_dartgolf(c.args);
+    EXPECT_EQ(r.exit_code, 1) << c.args << "\n" << r.output;
+    EXPECT_NE(r.output.find(c.expected), std::string::npos) << "expected '" << c.expected << "' in:\n" << r.output;
+    EXPECT_EQ(r.output.find("terminate called"), std::string::npos) << r.output;
+  }
+}
+
+TEST_F(CliTrainTest, EvalRefusesACheckpointOfAnotherConfig) {
+  ASSERT_EQ(test::run_dartgolf(small_run("--set iterations=1")).exit_code, 0);
+  const auto r = test::run_dartgolf("eval --checkpoint '" + (dir_ / "run/final_model.safetensors").string() +
+                                    "' --set model_dim=64");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("final_model.safetensors"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("tok_emb.weight"), std::string::npos) << r.output;  // a mismatched shape is named
+  const auto missing = test::run_dartgolf("eval --checkpoint '" + (dir_ / "nope.safetensors").string() + "'");
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.output.find("nope.safetensors"), std::string::npos) << missing.output;
+  const auto artifact = test::run_dartgolf("eval --artifact x.bin");
+  EXPECT_EQ(artifact.exit_code, 2);
+  EXPECT_NE(artifact.output.find("not available yet"), std::string::npos);
+}
+
+TEST(CliBasics, VersionHelpAndUsageErrors) {
+  const auto version = test::run_dartgolf("--version");
+  EXPECT_EQ(version.exit_code, 0);
+  EXPECT_NE(version.output.find("dartgolf "), std::string::npos);
+  for (const char* sub : {"prepare", "train", "eval", "pack", "inspect", "bench"}) {
+    const auto help = test::run_dartgolf(std::string(sub) + " --help");
+    EXPECT_EQ(help.exit_code, 0) << sub;
+    EXPECT_NE(help.output.find("Usage"), std::string::npos) << sub;
+  }
+  EXPECT_EQ(test::run_dartgolf("").exit_code, 2);
+  EXPECT_EQ(test::run_dartgolf("frobnicate").exit_code, 2);
+  EXPECT_EQ(test::run_dartgolf("train --no-such-flag").exit_code, 2);
+}
+
+}  // namespace
+}  // namespace dg
