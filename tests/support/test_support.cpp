@@ -27,7 +27,13 @@ TempDir::~TempDir() {
 }
 
 CommandResult run_dartgolf(const std::string& args, const std::string& env_prefix) {
-  const std::string command = env_prefix + " '" + std::string(DG_BINARY) + "' " + args + " 2>&1";
+  return run_command(env_prefix + " '" + std::string(DG_BINARY) + "' " + args);
+}
+
+std::string quoted(const fs::path& path) { return "'" + path.string() + "'"; }
+
+CommandResult run_command(const std::string& shell_command) {
+  const std::string command = shell_command + " 2>&1";
   CommandResult result;
   FILE* pipe = ::popen(command.c_str(), "r");
   if (pipe == nullptr) return result;

@@ -25,8 +25,12 @@ struct CommandResult {
   std::string output;  // stdout and stderr together
 };
 
+// Runs a shell command, capturing stdout and stderr together.
+CommandResult run_command(const std::string& shell_command);
 // Runs the built dartgolf binary with `args` (shell-quoted by the caller), capturing output.
 CommandResult run_dartgolf(const std::string& args, const std::string& env_prefix = "");
+// 'path' for a shell command line.
+std::string quoted(const std::filesystem::path& path);
 
 std::string read_text(const std::filesystem::path& path);
 void write_text(const std::filesystem::path& path, const std::string& text);

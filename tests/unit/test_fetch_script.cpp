@@ -14,22 +14,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct ScriptResult {
-  int exit_code = -1;
-  std::string output;
-};
-
-ScriptResult run_script(const std::string& command) {
-  ScriptResult result;
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return result;
-  std::array<char, 4096> buffer{};
-  size_t n;
-  while ((n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) result.output.append(buffer.data(), n);
-  const int status = ::pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
+using dg::test::run_command;
 
 const fs::path kScript = dg::test::repo_root() / "scripts" / "fetch_fineweb.sh";
 
@@ -38,7 +23,7 @@ TEST(FetchFineweb, UnreachableHubFailsFastWithOneLine) {
   if (fs::exists(dg::test::repo_root() / "data" / "manifest.json")) GTEST_SKIP() << "data/manifest.json exists";
   const auto start = std::chrono::steady_clock::now();
   // Port 9 on loopback: nothing listens, so the connection is refused at once, online or not.
-  const auto result = run_script("HF_ENDPOINT=http://127.0.0.1:9 bash '" + kScript.string() + "' --train-shards 1");
+  const auto result = run_command("HF_ENDPOINT=http://127.0.0.1:9 bash '" + kScript.string() + "' --train-shards 1");
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_NE(result.exit_code, 0) << result.output;
   EXPECT_LT(seconds, 15.0);
@@ -48,13 +33,13 @@ TEST(FetchFineweb, UnreachableHubFailsFastWithOneLine) {
 }
 
 TEST(FetchFineweb, BadArgumentsAreRejected) {
-  const auto bad_count = run_script("bash '" + kScript.string() + "' --train-shards many");
+  const auto bad_count = run_command("bash '" + kScript.string() + "' --train-shards many");
   EXPECT_EQ(bad_count.exit_code, 1);
   EXPECT_NE(bad_count.output.find("--train-shards must be a non-negative integer"), std::string::npos) << bad_count.output;
-  const auto unknown = run_script("bash '" + kScript.string() + "' --shards 3");
+  const auto unknown = run_command("bash '" + kScript.string() + "' --shards 3");
   EXPECT_EQ(unknown.exit_code, 1);
   EXPECT_NE(unknown.output.find("unknown argument: --shards"), std::string::npos) << unknown.output;
-  const auto help = run_script("bash '" + kScript.string() + "' --help");
+  const auto help = run_command("bash '" + kScript.string() + "' --help");
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_NE(help.output.find("--train-shards N"), std::string::npos) << help.output;
 }

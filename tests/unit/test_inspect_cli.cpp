@@ -26,7 +26,7 @@ fs::path sp1024_path() { return test::shared_data("fineweb_1024_bpe.model"); }
 #define SKIP_WITHOUT_SP1024()                                                  \
   if (!fs::exists(sp1024_path())) GTEST_SKIP() << "no " << sp1024_path()
 
-std::string quoted(const fs::path& path) { return "'" + path.string() + "'"; }
+using test::quoted;
 
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 

@@ -27,17 +27,11 @@ bool torch_available() {
   return ok;
 }
 
-std::string run_oracle(const std::string& args) {
-  const std::string script = (test::repo_root() / "scripts/reference/oracle.py").string();
-  const std::string command = std::string(kPython) + " '" + script + "' " + args + " 2>&1";
-  std::string output;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  char buffer[4096];
-  size_t n;
-  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) output.append(buffer, n);
-  const int status = ::pclose(pipe);
-  EXPECT_EQ(status, 0) << "oracle failed: " << command << "\n" << output;
-  return output;
+void run_oracle(const std::string& args) {
+  const std::string command =
+      std::string(kPython) + " " + test::quoted(test::repo_root() / "scripts/reference/oracle.py") + " " + args;
+  const test::CommandResult r = test::run_command(command);
+  EXPECT_EQ(r.exit_code, 0) << "oracle failed: " << command << "\n" << r.output;
 }
 
 std::vector<float> floats_of(const SafetensorsFile& file, const std::string& name) {

@@ -30,7 +30,7 @@ fs::path sp1024_path() { return test::shared_data("fineweb_1024_bpe.model"); }
 #define SKIP_WITHOUT_SP1024()                                                  \
   if (!fs::exists(sp1024_path())) GTEST_SKIP() << "no " << sp1024_path()
 
-std::string quoted(const fs::path& path) { return "'" + path.string() + "'"; }
+using test::quoted;
 
 // Paragraphs of lowercase words and digits, some spanning several lines.
 std::vector<std::vector<std::string>> generated_paragraphs(int count, unsigned seed) {

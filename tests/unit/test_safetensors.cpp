@@ -59,22 +59,8 @@ void expect_read_error(const fs::path& path, std::initializer_list<std::string> 
   }
 }
 
-struct PythonResult {
-  int exit_code = -1;
-  std::string output;
-};
-
-PythonResult run_python(const fs::path& script, const std::string& args) {
-  const std::string command = "/usr/bin/python3 '" + script.string() + "' " + args + " 2>&1";
-  PythonResult result;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) return result;
-  std::array<char, 4096> buffer{};
-  size_t n;
-  while ((n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) result.output.append(buffer.data(), n);
-  const int status = ::pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
+dg::test::CommandResult run_python(const fs::path& script, const std::string& args) {
+  return dg::test::run_command("/usr/bin/python3 " + dg::test::quoted(script) + " " + args);
 }
 
 SafetensorsFile mixed_file() {
@@ -190,7 +176,7 @@ TEST(Safetensors, ReadsAFileWrittenByHandInPython) {
   TempDir dir;
   test::write_text(dir / "writer.py", kPythonWriter);
   const fs::path path = dir / "from_python.safetensors";
-  const PythonResult result = run_python(dir / "writer.py", "'" + path.string() + "'");
+  const dg::test::CommandResult result = run_python(dir / "writer.py", "'" + path.string() + "'");
   ASSERT_EQ(result.exit_code, 0) << result.output;
 
   const SafetensorsFile file = read_safetensors(path);
@@ -240,7 +226,7 @@ TEST(Safetensors, FileWrittenHereIsReadByHandInPython) {
   write_safetensors(path, file);
 
   test::write_text(dir / "reader.py", kPythonReader);
-  const PythonResult result = run_python(dir / "reader.py", "'" + path.string() + "'");
+  const dg::test::CommandResult result = run_python(dir / "reader.py", "'" + path.string() + "'");
   ASSERT_EQ(result.exit_code, 0) << result.output;
   EXPECT_EQ(result.output,
             "meta {\"format\": \"x\", \"step\": \"7\"}\n"
