@@ -1,0 +1,82 @@
+// The fp32 reference backend: every op of backend.h on host memory, OpenMP across rows/heads and
+// OpenBLAS sgemm for matmul. Each op validates its arguments (dg::Error naming the op and shapes)
+// and then calls the float instantiation of the kernel templates in ops_*.h.
+#pragma once
+
+#include <vector>
+
+#include "backend/backend.h"
+
+namespace dg {
+
+class CpuBackend final : public Backend {
+ public:
+  Device device() const override { return Device::CPU; }
+  const char* name() const override { return "cpu"; }
+
+  void* allocate(int64_t bytes) override;
+  void release(void* ptr) override;
+  void copy_to_host(void* host_dst, const Tensor& src) override;
+  void copy_from_host(const Tensor& dst, const void* host_src) override;
+  void copy(const Tensor& dst, const Tensor& src) override;
+  void fill(const Tensor& dst, float value) override;
+  void synchronize() override {}
+
+  void axpy(const Tensor& y, float alpha, const Tensor& x) override;
+  void scale(const Tensor& x, float alpha) override;
+  double sum_squares(const Tensor& x) override;
+
+  void embedding_forward(const Tensor& out, const Tensor& table, const Tensor& ids) override;
+  void embedding_backward(const Tensor& dtable, const Tensor& dout, const Tensor& ids) override;
+
+  void rmsnorm_forward(const Tensor& out, const Tensor& rstd, const Tensor& x, float eps) override;
+  void rmsnorm_backward(const Tensor& dx, const Tensor& dout, const Tensor& x, const Tensor& rstd) override;
+
+  void matmul(const Tensor& c, const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, float alpha,
+              float beta) override;
+
+  void rope(const Tensor& x, float base, int64_t start, bool inverse) override;
+
+  void head_scale_forward(const Tensor& out, const Tensor& x, const Tensor& gain) override;
+  void head_scale_backward(const Tensor& dx, const Tensor& dgain, const Tensor& dout, const Tensor& x,
+                           const Tensor& gain) override;
+
+  void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v,
+                         float softmax_scale) override;
+  void attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& dout, const Tensor& q,
+                          const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
+                          float softmax_scale) override;
+
+  void relu2_forward(const Tensor& out, const Tensor& x) override;
+  void relu2_backward(const Tensor& dx, const Tensor& dout, const Tensor& x) override;
+
+  void resid_mix_forward(const Tensor& out, const Tensor& x, const Tensor& x0, const Tensor& mix) override;
+  void resid_mix_backward(const Tensor& dx, const Tensor& dx0, const Tensor& dmix, const Tensor& dout,
+                          const Tensor& x, const Tensor& x0, const Tensor& mix) override;
+
+  void add_scaled_forward(const Tensor& x, const Tensor& s, const Tensor& y) override;
+  void add_scaled_backward(const Tensor& dy, const Tensor& ds, const Tensor& dx, const Tensor& s,
+                           const Tensor& y) override;
+
+  void softcap_ce_forward(const Tensor& losses, const Tensor& logits, const Tensor& targets, float cap) override;
+  void softcap_ce_backward(const Tensor& dlogits, const Tensor& logits, const Tensor& targets, float cap,
+                           float weight) override;
+
+  void adam_update(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v,
+                   const AdamHyper& hyper) override;
+  void newton_schulz(const Tensor& out, const Tensor& g, int steps, const Tensor& workspace) override;
+
+ private:
+  // Rotary cos/sin tables for one (base, head_dim), grown to the longest sequence seen: rope runs
+  // twice per attention layer per step, and recomputing the sincos values each time would cost more
+  // than the rotation itself.
+  struct RopeCache {
+    float base = 0.0f;
+    int64_t head_dim = 0, positions = 0;
+    std::vector<float> cos_table, sin_table;
+  };
+  const RopeCache& rope_tables(float base, int64_t head_dim, int64_t positions);
+  RopeCache rope_cache_;
+};
+
+}  // namespace dg
