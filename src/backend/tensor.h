@@ -50,7 +50,7 @@ struct Tensor {
   // Size of dimension i; negative i counts from the end.
   int64_t dim(int i) const { return shape[i < 0 ? ndim + i : i]; }
   // Product of all dimensions but the last: the "rows" of a row-wise op.
-  int64_t rows() const { return numel() / dim(-1); }
+  int64_t rows() const { return dim(-1) == 0 ? 0 : numel() / dim(-1); }
   int64_t bytes() const { return numel() * dtype_size(dtype); }
 
   float* f32() const {

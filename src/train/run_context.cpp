@@ -7,8 +7,6 @@
 #include "core/error.h"
 #include "data/token_loader.h"
 
-extern "C" void openblas_set_num_threads(int num_threads);
-
 namespace dg {
 namespace {
 int env_int(const char* name, int fallback) {
@@ -35,8 +33,9 @@ int apply_thread_setting(const Config& config) {
   const int64_t requested = config.get_int("threads");
   DG_CHECK(requested >= 0, "threads=" << requested << " must be >= 0 (0: all cores)");
   const int threads = requested > 0 ? static_cast<int>(requested) : omp_get_num_procs();
+  // One OpenMP pool does all the work: the CPU backend keeps OpenBLAS single-threaded and splits
+  // matmuls across these threads itself, so the two pools never fight over cores.
   omp_set_num_threads(threads);
-  openblas_set_num_threads(threads);
   return threads;
 }
 

@@ -19,7 +19,7 @@ struct WorldInfo {
   static WorldInfo from_environment();
 };
 
-// Applies the "threads" setting to OpenMP and OpenBLAS; returns the thread count in use.
+// Applies the "threads" setting to OpenMP; returns the thread count in use.
 int apply_thread_setting(const Config& config);
 
 struct EvalData {
