@@ -252,10 +252,9 @@ double GptModel::forward(const ModelBatch& batch) {
   backend_.matmul(A(g.logits), A(g.final_norm), false, head, true, 1.0f, 0.0f);
   backend_.softcap_ce_forward(A(g.losses), A(g.logits), A(g.targets), shape_.logit_softcap);
 
-  std::vector<float> losses;
-  token_losses(losses);
+  token_losses(host_losses_);  // reuses its capacity: no allocation in a training step
   double sum = 0.0;
-  for (float x : losses) sum += x;
+  for (float x : host_losses_) sum += x;
   return sum / static_cast<double>(n);
 }
 

@@ -58,6 +58,7 @@ class GptModel final : public LanguageModel {
   struct GlobalActs;
   std::unique_ptr<GlobalActs> global_;
   int64_t last_rows_ = 0;
+  std::vector<float> host_losses_;
 };
 
 }  // namespace dg
