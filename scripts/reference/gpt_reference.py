@@ -99,7 +99,7 @@ class GPTConfig:
         values = {str(k).lower(): v for k, v in raw.items()}
         model = values.get("model", "gpt")
         if model != "gpt":
-            raise ValueError(f"{origin}: model {model!r} is not implemented by the reference oracle (only 'gpt')")
+            raise ValueError(f"{origin}: model {model!r} is not the baseline (GPTConfig reads only 'gpt'; 'dart' is dart_reference.DARTConfig)")
         kwargs = {}
         for field in fields(cls):
             if field.name in values:
@@ -352,17 +352,36 @@ def is_control_name(name: str) -> bool:
     return any(pattern in name for pattern in CONTROL_NAME_PATTERNS)
 
 
-def load_checkpoint(
-    path: str, dtype: torch.dtype = torch.float32, rope_dtype: torch.dtype = torch.float32
-) -> Tuple[GPTReference, GPTConfig, Dict[str, str]]:
-    """Builds the model from the checkpoint's `__metadata__` config and loads its tensors strictly."""
+def read_checkpoint(path: str) -> Tuple[Dict[str, Tensor], Dict[str, str], Dict[str, object]]:
+    """(tensors, metadata, run config as a dict) of a dartgolf checkpoint, format and config checked."""
     tensors, metadata = read_safetensors(path)
     fmt = metadata.get("format")
     if fmt is not None and fmt != CHECKPOINT_FORMAT:
         raise ValueError(f"{path}: __metadata__ format is {fmt!r}, expected {CHECKPOINT_FORMAT!r}")
     if "config" not in metadata:
         raise ValueError(f"{path}: __metadata__ has no 'config' entry (the run config as JSON text)")
-    config = GPTConfig.from_json_text(metadata["config"], origin=f"{path} config")
+    try:
+        raw = json.loads(metadata["config"])
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} config: config is not valid JSON ({exc})") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path} config: config must be a JSON object")
+    return tensors, metadata, raw
+
+
+def config_model_name(raw: Dict[str, object]) -> str:
+    """The config's "model" key (any letter case), "gpt" when absent."""
+    values = {str(k).lower(): v for k, v in raw.items()}
+    return values.get("model", "gpt")
+
+
+def load_checkpoint(
+    path: str, dtype: torch.dtype = torch.float32, rope_dtype: torch.dtype = torch.float32
+) -> Tuple[GPTReference, GPTConfig, Dict[str, str]]:
+    """Builds the gpt model from the checkpoint's `__metadata__` config and loads its tensors
+    strictly (oracle.load_model dispatches on the config's "model" key to DART as well)."""
+    tensors, metadata, raw = read_checkpoint(path)
+    config = GPTConfig.from_dict(raw, origin=f"{path} config")
     model = GPTReference(config, rope_dtype=rope_dtype).to(dtype)
     model.load_named_tensors(tensors, origin=path)
     return model, config, metadata

@@ -1,5 +1,6 @@
 """The challenge's optimizer split for the reference GPT: Adam for the embedding (and an untied
-head), Muon for 2-D block matrices, Adam for control tensors and vectors.
+head), Muon for 2-D block matrices, Adam for control tensors and vectors; and the DART PR's split
+(build_dart_optimizers), which differs in its control-name patterns and momentum warm-up.
 
 Differences from train_gpt.py, on purpose: Newton–Schulz runs in the parameters' dtype (fp32 or
 fp64) instead of bf16, and the Muon update is applied without the bf16 rounding of train_gpt.py's
@@ -14,7 +15,8 @@ from typing import List
 import torch
 from torch import Tensor
 
-from gpt_reference import GPTConfig, GPTReference, is_control_name
+from dart_reference import DARTReference, is_dart_control_name
+from gpt_reference import is_control_name
 
 NEWTON_SCHULZ_COEFFS = (3.4445, -4.7750, 2.0315)
 NEWTON_SCHULZ_EPS = 1e-7
@@ -68,11 +70,17 @@ class Muon(torch.optim.Optimizer):
 class OptimizerSet:
     optimizers: List[torch.optim.Optimizer]
     muon: Muon
-    config: GPTConfig
+    config: object  # GPTConfig or DARTConfig: the lr, momentum and Adam keys are the same
+    # The DART PR divides by max(warmup_steps, 1), so warmup_steps = 0 still starts step 0 at
+    # muon_momentum_warmup_start; train_gpt.py treats 0 as "no warm-up".
+    warmup_divisor_at_least_one: bool = False
 
     def muon_momentum(self, step: int) -> float:
         cfg = self.config
-        frac = min(step / cfg.muon_momentum_warmup_steps, 1.0) if cfg.muon_momentum_warmup_steps > 0 else 1.0
+        if self.warmup_divisor_at_least_one:
+            frac = min(step / max(cfg.muon_momentum_warmup_steps, 1), 1.0)
+        else:
+            frac = min(step / cfg.muon_momentum_warmup_steps, 1.0) if cfg.muon_momentum_warmup_steps > 0 else 1.0
         return (1.0 - frac) * cfg.muon_momentum_warmup_start + frac * cfg.muon_momentum
 
     def zero_grad(self) -> None:
@@ -93,7 +101,9 @@ class OptimizerSet:
             opt.step()
 
 
-def build_optimizers(model: GPTReference) -> OptimizerSet:
+def build_optimizers(model) -> OptimizerSet:
+    if isinstance(model, DARTReference):
+        return build_dart_optimizers(model)
     cfg = model.config
     betas = (cfg.beta1, cfg.beta2)
 
@@ -114,3 +124,26 @@ def build_optimizers(model: GPTReference) -> OptimizerSet:
     if model.lm_head is not None:
         optimizers.insert(1, adam([model.lm_head.weight], cfg.head_lr))
     return OptimizerSet(optimizers=optimizers, muon=muon, config=cfg)
+
+
+def build_dart_optimizers(model: DARTReference) -> OptimizerSet:
+    """The PR's main(): block tensors that are 2-D and match no DART control pattern -> Muon
+    (c_q, c_k, c_v, proj, fc, mlp proj, DIFF V2's lambda_proj); every other block tensor (the 3-D
+    delta_A/delta_B and resid_mix, the lambda vectors, q_gain, the 2-D attn_scale, mlp_scale and
+    loop_embed.weight) plus skip_weights and memory -> scalar Adam; tok_emb.weight -> Adam at
+    tied_embed_lr (the PR's EMBED_LR, default 0.05)."""
+    cfg = model.config
+    betas = (cfg.beta1, cfg.beta2)
+
+    def adam(params, lr):
+        return torch.optim.Adam([{"params": params, "lr": lr, "base_lr": lr}], betas=betas, eps=cfg.adam_eps)
+
+    matrices, scalars = [], []
+    for relative_name, _, p in model.block_named_parameters():
+        (matrices if p.dim() == 2 and not is_dart_control_name(relative_name) else scalars).append(p)
+    scalars += [model.skip_weights, model.memory]
+    muon = Muon(matrices, lr=cfg.matrix_lr, momentum=cfg.muon_momentum, backend_steps=cfg.muon_backend_steps)
+    for group in muon.param_groups:
+        group["base_lr"] = cfg.matrix_lr
+    optimizers: List[torch.optim.Optimizer] = [adam([model.tok_emb.weight], cfg.tied_embed_lr), muon, adam(scalars, cfg.scalar_lr)]
+    return OptimizerSet(optimizers=optimizers, muon=muon, config=cfg, warmup_divisor_at_least_one=True)

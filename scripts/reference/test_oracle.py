@@ -3,11 +3,15 @@
 
 Checks the safetensors reader/writer, the model against a naive NumPy re-implementation written
 separately below, causality, gradients against finite differences (fp64), the CLI's file contract,
-and the optimizers (Muon's orthogonalisation, first-step updates, loss going down).
+and the optimizers (Muon's orthogonalisation, first-step updates, loss going down); the same for
+DART (the PR's parameter count and names, B > 1 layout, DIFF and DIFF V2, memory tokens, deep
+supervision, --loops, the fake quant's rule and straight-through gradient, the PR's optimizer split).
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
 import os
@@ -27,8 +31,18 @@ except ImportError as missing:  # ctest reads exit code 77 as "skipped"
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
+from dart_reference import QAT_CLIP_QUANTILE, DARTConfig, DARTReference, fake_quant_per_row  # noqa: E402
 from gpt_reference import CHECKPOINT_FORMAT, GPTConfig, GPTReference, load_checkpoint  # noqa: E402
-from make_fixture import config_json, fixture_config, random_batch, random_model, write_batch, write_checkpoint  # noqa: E402
+from make_fixture import (  # noqa: E402
+    config_json,
+    dart_fixture_config,
+    fixture_config,
+    random_batch,
+    random_dart_model,
+    random_model,
+    write_batch,
+    write_checkpoint,
+)
 from optim_reference import Muon, build_optimizers, newton_schulz5  # noqa: E402
 from oracle import main as oracle_main  # noqa: E402
 from safetensors_io import SafetensorsError, read_safetensors, write_safetensors  # noqa: E402
@@ -450,6 +464,535 @@ class OracleCliTest(unittest.TestCase):
         self.assertEqual(result.returncode, 2)
         self.assertIn("target_ids", result.stderr)
         self.assertFalse(os.path.exists(bad + ".out"))
+
+
+# ---------------------------------------------------------------------------------------------
+# DART
+# ---------------------------------------------------------------------------------------------
+
+
+def naive_dart_loop_losses(params, cfg: DARTConfig, ids: np.ndarray, targets: np.ndarray, loops=None):
+    """DART with loops over rows, positions and heads, in float64 NumPy: a list (one per loop) of
+    per-token losses [B*T]. Shares no code with dart_reference.py; rotary angles in float64, the
+    fake quant's clip from NumPy's quantile."""
+    P = {k: v.detach().double().numpy() for k, v in params.items()}
+    d, H, K, M = cfg.model_dim, cfg.num_heads, cfg.num_kv_heads, cfg.num_memory_tokens
+    hd = d // H
+    n_loops = loops or cfg.num_loops
+    eps = float(np.finfo(np.float32).eps)
+    prefixes = ["block."] if cfg.num_unique_blocks == 1 else [f"blocks.{b}." for b in range(cfg.num_unique_blocks)]
+
+    def norm(v):
+        return v / np.sqrt(np.mean(v * v) + eps)
+
+    def rope(vec, pos):
+        half = hd // 2
+        out = np.empty_like(vec)
+        for j in range(half):
+            angle = pos * cfg.rope_base ** (-2.0 * j / hd)
+            c, s = math.cos(angle), math.sin(angle)
+            out[j] = vec[j] * c + vec[half + j] * s
+            out[half + j] = -vec[j] * s + vec[half + j] * c
+        return out
+
+    def quantise(w):
+        out = np.empty_like(w)
+        for r in range(w.shape[0]):
+            clip = np.quantile(np.abs(w[r]), QAT_CLIP_QUANTILE)
+            scale = max(clip / 127.0, 1.0 / 127.0)
+            out[r] = np.clip(np.round(np.clip(w[r], -clip, clip) / scale), -127, 127) * scale
+        return out
+
+    def softmax_mix(qvec, keys, values):
+        scores = np.array([qvec @ key / math.sqrt(hd) for key in keys])
+        w = np.exp(scores - scores.max())
+        w /= w.sum()
+        return sum(wi * v for wi, v in zip(w, values))
+
+    def one_pass(pre, loop, xs, x0s):
+        A = lambda name: P[pre + name]  # noqa: E731
+        mix = A("resid_mix")[:, loop]
+        xs = [mix[0] * x + mix[1] * x0 + A("loop_embed.weight")[loop] for x, x0 in zip(xs, x0s)]
+        wq = A("attn.c_q.weight") + A("attn.delta_A")[loop] @ A("attn.delta_B")[loop]
+        if cfg.qat_wq:
+            wq = quantise(wq)
+        S = len(xs)
+        diff = cfg.attention == "diff"
+        n_q = H if diff else 2 * H
+        q1 = [[None] * n_q for _ in range(S)]
+        q2 = [[None] * n_q for _ in range(S)]
+        k1 = [[None] * K for _ in range(S)]
+        k2 = [[None] * K for _ in range(S)]
+        v = [[None] * K for _ in range(S)]
+        lam_tok = [None] * S
+        for s in range(S):
+            h_in = norm(xs[s])
+            qv, kv, vv = wq @ h_in, A("attn.c_k.weight") @ h_in, A("attn.c_v.weight") @ h_in
+            place = (lambda t: t) if s < M else (lambda t, pos=s - M: rope(t, pos))
+            gain = A("attn.q_gain")
+            for h in range(n_q):
+                if diff:
+                    q1[s][h] = place(norm(qv[h * hd : (h + 1) * hd])) * gain[h]
+                    q2[s][h] = place(norm(qv[d + h * hd : d + (h + 1) * hd])) * gain[h]
+                else:
+                    q1[s][h] = place(norm(qv[h * hd : (h + 1) * hd])) * gain[h]
+            for g in range(K):
+                k1[s][g] = place(norm(kv[g * hd : (g + 1) * hd]))
+                if diff:
+                    k2[s][g] = place(norm(kv[K * hd + g * hd : K * hd + (g + 1) * hd]))
+                v[s][g] = vv[g * hd : (g + 1) * hd]
+            if not diff:
+                lam_tok[s] = 1.0 / (1.0 + np.exp(-(A("attn.lambda_proj.weight") @ h_in)))
+        out = []
+        for t in range(S):
+            heads = []
+            for h in range(H):
+                if diff:
+                    g = h // (H // K)
+                    lam = (math.exp(A("attn.lambda_q1")[h]) * math.exp(A("attn.lambda_k1")[h])
+                           - math.exp(A("attn.lambda_q2")[h]) * math.exp(A("attn.lambda_k2")[h])
+                           + 0.8 - 0.6 * math.exp(-0.3))
+                    a1 = softmax_mix(q1[t][h], [k1[s][g] for s in range(t + 1)], [v[s][g] for s in range(t + 1)])
+                    a2 = softmax_mix(q2[t][h], [k2[s][g] for s in range(t + 1)], [v[s][g] for s in range(t + 1)])
+                else:
+                    group = 2 * H // K
+                    ga, gb = (2 * h) // group, (2 * h + 1) // group
+                    lam = lam_tok[t][h]
+                    a1 = softmax_mix(q1[t][2 * h], [k1[s][ga] for s in range(t + 1)], [v[s][ga] for s in range(t + 1)])
+                    a2 = softmax_mix(q1[t][2 * h + 1], [k1[s][gb] for s in range(t + 1)], [v[s][gb] for s in range(t + 1)])
+                heads.append(a1 - lam * a2)
+            x = xs[t] + A("attn_scale")[loop] * (A("attn.proj.weight") @ np.concatenate(heads))
+            hidden = np.maximum(A("mlp.fc.weight") @ norm(x), 0.0) ** 2
+            out.append(x + A("mlp_scale")[loop] * (A("mlp.proj.weight") @ hidden))
+        return out
+
+    per_loop = [[] for _ in range(n_loops)]
+    emb = P["tok_emb.weight"]
+    for row in range(ids.shape[0]):
+        x0s = [P["memory"][0, m] for m in range(M)] + [norm(emb[tok]) for tok in ids[row]]
+        xs = list(x0s)
+        half = n_loops // 2
+        saved = []
+        for loop in range(n_loops):
+            for pre in prefixes:
+                xs = one_pass(pre, loop, xs, x0s)
+            if loop < half:
+                saved.append(xs)
+            elif loop - half < half:
+                j = loop - half
+                xs = [x + P["skip_weights"][j] * s for x, s in zip(xs, saved[half - 1 - j])]
+            for t in range(ids.shape[1]):
+                logits = cfg.logit_softcap * np.tanh(emb @ norm(xs[M + t]) / cfg.logit_softcap)
+                m = logits.max()
+                per_loop[loop].append(m + math.log(np.exp(logits - m).sum()) - logits[targets[row, t]])
+    return [np.array(losses) for losses in per_loop]
+
+
+def tiny_dart(overrides=None, seed=41):
+    values = {"vocab_size": 40, "model_dim": 16, "num_heads": 4, "num_kv_heads": 2, "num_loops": 4,
+              "num_memory_tokens": 3, "delta_rank": 3}
+    values.update(overrides or {})
+    cfg = dart_fixture_config(values)
+    model = random_dart_model(cfg, seed=seed)
+    model.rope_dtype = torch.float64
+    return cfg, model.double()
+
+
+PR345_SHAPES = [
+    ("memory", (1, 16, 512)),
+    ("skip_weights", (2, 512)),
+    ("tok_emb.weight", (1024, 512)),
+    ("block.attn_scale", (4, 512)),
+    ("block.mlp_scale", (4, 512)),
+    ("block.resid_mix", (2, 4, 512)),
+    ("block.attn.lambda_q1", (8,)),
+    ("block.attn.lambda_k1", (8,)),
+    ("block.attn.lambda_q2", (8,)),
+    ("block.attn.lambda_k2", (8,)),
+    ("block.attn.q_gain", (8,)),
+    ("block.attn.delta_A", (4, 1024, 16)),
+    ("block.attn.delta_B", (4, 16, 512)),
+    ("block.attn.c_q.weight", (1024, 512)),
+    ("block.attn.c_k.weight", (512, 512)),
+    ("block.attn.c_v.weight", (256, 512)),
+    ("block.attn.proj.weight", (512, 512)),
+    ("block.mlp.fc.weight", (2048, 512)),
+    ("block.mlp.proj.weight", (512, 2048)),
+    ("block.loop_embed.weight", (4, 512)),
+]
+
+
+class DARTLayoutTest(unittest.TestCase):
+    def test_pr345_has_the_pr_parameter_count_names_and_shapes(self):
+        model = DARTReference(DARTConfig())  # the defaults are the PR's submitted config
+        self.assertEqual(sum(p.numel() for p in model.parameters()), 3_918_888)
+        self.assertEqual([(n, tuple(p.shape)) for n, p in model.named_parameters()], PR345_SHAPES)
+
+    def test_multi_block_layout_and_diff_v2_tensors(self):
+        cfg = DARTConfig.from_dict({"model": "dart", "num_unique_blocks": 3, "num_loops": 2, "model_dim": 64,
+                                    "num_heads": 4, "num_kv_heads": 2, "delta_rank": 5, "attention": "diff_v2",
+                                    "num_memory_tokens": 6, "vocab_size": 50, "mlp_mult": 3})
+        shapes = {n: tuple(p.shape) for n, p in DARTReference(cfg).named_parameters()}
+        expected = {"memory": (1, 6, 64), "skip_weights": (1, 64), "tok_emb.weight": (50, 64)}
+        for b in range(3):
+            pre = f"blocks.{b}."
+            expected.update({
+                pre + "attn_scale": (2, 64), pre + "mlp_scale": (2, 64), pre + "resid_mix": (2, 2, 64),
+                pre + "attn.q_gain": (8,), pre + "attn.delta_A": (2, 128, 5), pre + "attn.delta_B": (2, 5, 64),
+                pre + "attn.c_q.weight": (128, 64), pre + "attn.c_k.weight": (32, 64), pre + "attn.c_v.weight": (32, 64),
+                pre + "attn.proj.weight": (64, 64), pre + "attn.lambda_proj.weight": (4, 64),
+                pre + "mlp.fc.weight": (192, 64), pre + "mlp.proj.weight": (64, 192), pre + "loop_embed.weight": (2, 64),
+            })
+        self.assertEqual(shapes, expected)
+
+    def test_config_parsing_and_errors(self):
+        cfg = DARTConfig.from_dict({"MODEL": "dart", "Attention": "DIFF_V2", "qat_wq": "0", "num_loops": 6.0,
+                                    "eval_loss": "deep_supervision", "num_layers": 9, "unrelated": [1]})
+        self.assertEqual((cfg.attention, cfg.qat_wq, cfg.num_loops, cfg.eval_loss), ("diff_v2", False, 6, "deep_supervision"))
+        for raw, message in (
+            ({"model": "gpt"}, "not DART"),
+            ({"attention": "plain"}, "attention must be one of diff, diff_v2"),
+            ({"eval_loss": "mean"}, "eval_loss must be one of"),
+            ({"tie_embeddings": False}, "ties its embeddings"),
+            ({"num_heads": 8, "num_kv_heads": 3}, "divisible by num_kv_heads"),
+            ({"num_loops": 0}, "num_loops must be positive"),
+            ({"attention": 3}, "expected a string"),
+        ):
+            with self.assertRaisesRegex(ValueError, message):
+                DARTConfig.from_dict(raw)
+
+
+class DARTModelTest(unittest.TestCase):
+    def setUp(self):
+        self.ids, self.targets = random_batch(40, 2, 7, seed=43)
+
+    def check_against_naive(self, overrides, loops=None):
+        cfg, model = tiny_dart(overrides)
+        with torch.no_grad():
+            out = model.run(self.ids, self.targets, loops)
+        expected = naive_dart_loop_losses(dict(model.named_parameters()), cfg, self.ids.numpy(), self.targets.numpy(), loops)
+        self.assertEqual(len(out.loop_losses), len(expected))
+        for i, (got, want) in enumerate(zip(out.loop_losses, expected)):
+            np.testing.assert_allclose(got.numpy(), want, rtol=1e-11, atol=1e-11, err_msg=f"{overrides} loop {i}")
+        return cfg, out
+
+    def test_matches_naive_recomputation(self):
+        for overrides in (
+            {},  # the PR's block: diff attention, QAT on W_q, 4 loops, memory rows
+            {"num_loops": 5, "qat_wq": False},  # odd loop count: the middle loop neither pushes nor pops
+            {"attention": "diff_v2"},
+            {"attention": "diff_v2", "num_unique_blocks": 2, "num_loops": 3, "num_kv_heads": 1},
+            {"num_unique_blocks": 3, "num_loops": 2, "num_memory_tokens": 0},
+        ):
+            cfg, out = self.check_against_naive(overrides)
+            self.assertEqual(tuple(out.logits.shape), (14, cfg.vocab_size), "memory rows are never scored")
+            self.assertLessEqual(float(out.logits.abs().max()), cfg.logit_softcap)
+
+    def test_memory_rows_are_not_scored_but_feed_every_token(self):
+        cfg, model = tiny_dart({"num_memory_tokens": 4})
+        out = model.run(self.ids, self.targets)
+        self.assertEqual([tuple(l.shape) for l in out.loop_losses], [(14,)] * cfg.num_loops)
+        # The loss at the first token depends on the memory (it attends to it) ...
+        first = out.loop_losses[-1].view(2, 7)[:, 0].sum()
+        (grad,) = torch.autograd.grad(first, model.memory)
+        self.assertGreater(float(grad.abs().max()), 0.0)
+        # ... and the scored rows are the tokens: CE of each logits row at its own target.
+        logits = out.logits.detach()
+        recomputed = torch.logsumexp(logits, -1) - logits.gather(1, self.targets.long().view(-1, 1)).squeeze(1)
+        np.testing.assert_allclose(out.per_token.detach().numpy(), recomputed.numpy(), rtol=1e-12, atol=1e-12)
+
+    def test_causal_with_memory_tokens(self):
+        for overrides in ({}, {"attention": "diff_v2", "num_unique_blocks": 2, "num_loops": 2}):
+            _, model = tiny_dart(overrides)
+            for position in (0, 3, 6):
+                changed = self.ids.clone()
+                changed[0, position] = (changed[0, position] + 7) % 40
+                with torch.no_grad():
+                    before = model.run(self.ids, self.targets).loop_losses
+                    after = model.run(changed, self.targets).loop_losses
+                for b, a in zip(before, after):
+                    b, a = b.view(2, 7), a.view(2, 7)
+                    self.assertTrue(torch.equal(b[0, :position], a[0, :position]), f"{overrides} position {position}")
+                    self.assertTrue(torch.equal(b[1], a[1]), "rows of a batch are independent")
+                    self.assertFalse(torch.equal(b[0, position], a[0, position]))
+
+    def test_deep_supervision_weights_and_eval_loss(self):
+        for gamma in (0.9, 0.5, 0.0):
+            for eval_kind in ("last_loop", "deep_supervision"):
+                _, model = tiny_dart({"deep_sup_gamma": gamma, "eval_loss": eval_kind})
+                with torch.no_grad():
+                    out = model.run(self.ids, self.targets)
+                weights = [gamma ** (3 - i) for i in range(4)]
+                self.assertEqual(out.loop_weights, weights)
+                combined = sum(w * float(l.mean()) for w, l in zip(weights, out.loop_losses)) / sum(weights)
+                self.assertAlmostEqual(float(out.loss), combined, places=12)
+                scored = combined if eval_kind == "deep_supervision" else float(out.loop_losses[-1].mean())
+                self.assertAlmostEqual(float(out.eval_loss), scored, places=12)
+        self.assertAlmostEqual(float(out.loss), float(out.loop_losses[-1].mean()), places=12, msg="gamma 0: last loop only")
+
+    def test_fewer_loops_equal_a_model_built_with_those_loops(self):
+        cfg, model = tiny_dart({"num_loops": 5, "attention": "diff_v2", "num_unique_blocks": 2})
+        for n in (1, 2, 3):
+            small_cfg = dart_fixture_config({**{k: getattr(cfg, k) for k in (
+                "vocab_size", "model_dim", "num_heads", "num_kv_heads", "num_memory_tokens", "delta_rank",
+                "attention", "num_unique_blocks", "mlp_mult")}, "num_loops": n})
+            small = DARTReference(small_cfg, rope_dtype=torch.float64).double()
+            per_loop = ("attn_scale", "mlp_scale", "loop_embed.weight", "attn.delta_A", "attn.delta_B")
+            tensors = {}
+            for name, p in model.named_parameters():
+                t = p.detach()
+                if name.endswith(per_loop):
+                    t = t[:n]
+                elif name.endswith("resid_mix"):
+                    t = t[:, :n]
+                elif name == "skip_weights":
+                    t = t[: n // 2]
+                tensors[name] = t
+            small.load_named_tensors(tensors)
+            model.zero_grad(set_to_none=True)
+            out = model.run(self.ids, self.targets, loops=n)
+            out.loss.backward()
+            with torch.no_grad():
+                want = small.run(self.ids, self.targets)
+            self.assertEqual(len(out.loop_losses), n)
+            for got, ref in zip(out.loop_losses, want.loop_losses):
+                self.assertTrue(torch.equal(got.detach(), ref))
+            self.assertEqual(float(out.loss), float(want.loss))
+            unused = model.blocks[1].attn_scale.grad[n:]
+            self.assertTrue(bool((unused == 0).all()), "rows of loops that did not run get zero gradient")
+        with self.assertRaisesRegex(ValueError, "loops must be in"):
+            model.run(self.ids, self.targets, loops=6)
+
+    def test_gradients_match_finite_differences(self):
+        for overrides in (
+            {"qat_wq": False},  # every other feature on: memory, skips, deltas, lambdas, deep supervision
+            {"qat_wq": False, "attention": "diff_v2", "num_loops": 3},
+            {"qat_wq": False, "num_unique_blocks": 2, "num_loops": 2},
+            {"qat_wq": False, "attention": "diff_v2", "num_unique_blocks": 3, "num_loops": 3, "num_kv_heads": 1},
+        ):
+            _, model = tiny_dart(overrides, seed=47)
+            ids, targets = self.ids[:, :5], self.targets[:, :5]
+            model(ids, targets)[0].backward()
+            gen = torch.Generator().manual_seed(5)
+            h = 1e-6
+            for name, p in model.named_parameters():
+                self.assertIsNotNone(p.grad, name)
+                self.assertGreater(float(p.grad.abs().max()), 0.0, f"{overrides} {name} has an all-zero gradient")
+                flat, grad = p.data.view(-1), p.grad.view(-1)
+                for index in torch.randint(0, flat.numel(), (3,), generator=gen).tolist():
+                    original = float(flat[index])
+                    with torch.no_grad():
+                        flat[index] = original + h
+                        up = float(model(ids, targets)[0])
+                        flat[index] = original - h
+                        down = float(model(ids, targets)[0])
+                        flat[index] = original
+                    numeric = (up - down) / (2 * h)
+                    analytic = float(grad[index])
+                    self.assertLess(
+                        abs(numeric - analytic),
+                        1e-7 + 1e-5 * abs(analytic),
+                        f"{overrides} {name}[{index}]: autograd {analytic:.10g} vs finite difference {numeric:.10g}",
+                    )
+
+
+class FakeQuantTest(unittest.TestCase):
+    def test_matches_the_documented_rule_bit_for_bit(self):
+        gen = torch.Generator().manual_seed(9)
+        for dtype in (torch.float32, torch.float64):
+            for cols in (7, 32, 512):
+                w = torch.randn(20, cols, generator=gen, dtype=dtype) * torch.logspace(-3, 1, 20, dtype=dtype)[:, None]
+                w[3, 5] = 40.0  # an outlier row: its clip sits just under the outlier
+                out = fake_quant_per_row(w)
+                # clip = torch.quantile's linear rule: rank = q*(n-1) in the tensor's dtype,
+                # lerp(sorted[floor], sorted[ceil], rank - floor) with torch.lerp's weight >= 0.5 branch.
+                ranked, _ = w.abs().sort(dim=1)
+                rank = torch.tensor(QAT_CLIP_QUANTILE, dtype=dtype) * (cols - 1)
+                lo, hi = int(rank.floor()), int(rank.ceil())
+                frac = rank - lo
+                self.assertGreaterEqual(float(frac), 0.5)
+                below, above = ranked[:, lo], ranked[:, hi]
+                clip = above - (above - below) * (1 - frac)
+                scale = torch.maximum(clip / 127.0, torch.tensor(1.0 / 127.0, dtype=dtype))
+                levels = (torch.minimum(torch.maximum(w, -clip[:, None]), clip[:, None]) / scale[:, None]).round()
+                expected = w + (levels.clamp(-127, 127) * scale[:, None] - w)
+                self.assertTrue(torch.equal(out, expected), f"{dtype} {cols}")
+                # Every value is an integer level of its row's scale, |level| <= 127.
+                k = out / scale[:, None]
+                self.assertLess(float((k - k.round()).abs().max()), 1e-4)
+                self.assertLessEqual(float(k.abs().max()), 127.0 + 1e-4)
+                # Rows whose clip is under 1 use the floor scale 1/127.
+                small = clip < 1.0
+                self.assertTrue(bool(small.any()) and bool((~small).any()))
+                self.assertTrue(bool((scale[small] == torch.tensor(1.0 / 127.0, dtype=dtype)).all()))
+
+    def test_gradient_is_straight_through(self):
+        gen = torch.Generator().manual_seed(10)
+        w = torch.randn(6, 9, generator=gen, dtype=torch.float64, requires_grad=True)
+        upstream = torch.randn(6, 9, generator=gen, dtype=torch.float64)
+        (fake_quant_per_row(w) * upstream).sum().backward()
+        self.assertTrue(torch.equal(w.grad, upstream))
+
+    def test_model_routes_the_quantised_weight_gradient_to_c_q_and_the_deltas(self):
+        ids, targets = random_batch(40, 2, 6, seed=44)
+        _, model = tiny_dart({"num_loops": 3})
+        captured = []
+        model.block.attn.captured_wq = captured
+        loss = model(ids, targets)[0]
+        per_pass = torch.autograd.grad(loss, captured, retain_graph=True)
+        loss.backward()
+        attn = model.block.attn
+        np.testing.assert_allclose(attn.c_q.weight.grad.numpy(), sum(per_pass).numpy(), rtol=1e-12, atol=1e-14)
+        for loop, g in enumerate(per_pass):
+            np.testing.assert_allclose(attn.delta_A.grad[loop].numpy(), (g @ attn.delta_B[loop].t()).detach().numpy(),
+                                       rtol=1e-12, atol=1e-14)
+            np.testing.assert_allclose(attn.delta_B.grad[loop].numpy(), (attn.delta_A[loop].t() @ g).detach().numpy(),
+                                       rtol=1e-12, atol=1e-14)
+        model.block.attn.captured_wq = None
+        with torch.no_grad():
+            plain = float(model(ids, targets)[0])
+            model.block.attn.qat = False
+            self.assertNotEqual(plain, float(model(ids, targets)[0]), "the fake quant changes the forward pass")
+
+
+class DARTOptimizerTest(unittest.TestCase):
+    def test_the_pr_grouping_and_momentum_warmup(self):
+        for attention in ("diff", "diff_v2"):
+            model = DARTReference(dart_fixture_config({"attention": attention, "num_unique_blocks": 2}))
+            optim = build_optimizers(model)
+            groups = {}
+            for opt in optim.optimizers:
+                for group in opt.param_groups:
+                    for p in group["params"]:
+                        self.assertNotIn(id(p), groups, "every parameter is in exactly one optimizer")
+                        groups[id(p)] = (type(opt).__name__, group["lr"])
+            named = dict(model.named_parameters())
+            self.assertEqual(len(groups), len(named))
+            muon = {n for n, p in named.items() if groups[id(p)][0] == "Muon"}
+            expected_muon = {f"blocks.{b}.{s}" for b in range(2) for s in (
+                "attn.c_q.weight", "attn.c_k.weight", "attn.c_v.weight", "attn.proj.weight", "mlp.fc.weight", "mlp.proj.weight")}
+            if attention == "diff_v2":
+                expected_muon |= {"blocks.0.attn.lambda_proj.weight", "blocks.1.attn.lambda_proj.weight"}
+            self.assertEqual(muon, expected_muon)
+            self.assertEqual(groups[id(named["tok_emb.weight"])], ("Adam", 0.05))
+            for name in ("memory", "skip_weights", "blocks.1.loop_embed.weight", "blocks.0.attn.delta_A",
+                         "blocks.0.attn_scale", "blocks.1.resid_mix", "blocks.0.attn.q_gain"):
+                self.assertEqual(groups[id(named[name])], ("Adam", 0.04), name)
+        self.assertAlmostEqual(optim.muon_momentum(0), 0.85)
+        self.assertAlmostEqual(optim.muon_momentum(150), 0.90)  # the PR warms up over 300 steps
+        self.assertAlmostEqual(optim.muon_momentum(300), 0.95)
+        no_warmup = build_optimizers(DARTReference(dart_fixture_config({"muon_momentum_warmup_steps": 0})))
+        self.assertAlmostEqual(no_warmup.muon_momentum(0), 0.85, msg="the PR divides by max(steps, 1)")
+        self.assertAlmostEqual(no_warmup.muon_momentum(1), 0.95)
+
+
+class DARTOracleCliTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.ckpt = os.path.join(cls.tmp.name, "dart.safetensors")
+        cls.batch = os.path.join(cls.tmp.name, "b.safetensors")
+        cls.config = dart_fixture_config()
+        cls.model = random_dart_model(cls.config, seed=51)
+        cls.ids, cls.targets = random_batch(64, 2, 16, seed=52)
+        write_checkpoint(cls.ckpt, cls.model)
+        write_batch(cls.batch, cls.ids, cls.targets)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def oracle(self, *args, subprocess_run=False):
+        out = os.path.join(self.tmp.name, f"out-{len(os.listdir(self.tmp.name))}.safetensors")
+        argv = [*args, "--checkpoint", self.ckpt, "--batch", self.batch, "--out", out]
+        if subprocess_run:
+            result = run_cli(ORACLE, *argv)
+            self.assertEqual(result.returncode, 0, result.stderr)
+        else:
+            self.assertEqual(oracle_main(argv), 0)
+        return read_safetensors(out)[0]
+
+    def failing_oracle(self, checkpoint, *args):
+        """Runs the CLI in this process expecting exit code 2 and no output file; returns stderr."""
+        out = checkpoint + ".out"
+        stderr = io.StringIO()
+        with contextlib.redirect_stderr(stderr):
+            code = oracle_main(["grads", "--checkpoint", checkpoint, "--batch", self.batch, "--out", out, *args])
+        self.assertEqual(code, 2)
+        self.assertFalse(os.path.exists(out))
+        return stderr.getvalue()
+
+    def test_grads_contract(self):
+        out = self.oracle("grads", subprocess_run=True)
+        params = dict(self.model.named_parameters())
+        loops = [f"per_token_loss_loop{i}" for i in range(4)]
+        expected = {"loss", "eval_loss", "per_token_loss", "logits", *loops} | {f"grad.{n}" for n in params}
+        self.assertEqual(set(out), expected)
+        self.assertEqual(tuple(out["logits"].shape), (32, 64))
+        for name in ("per_token_loss", *loops):
+            self.assertEqual(tuple(out[name].shape), (32,), name)
+        for name, p in params.items():
+            self.assertEqual(out[f"grad.{name}"].shape, p.shape, name)
+            self.assertGreater(float(out[f"grad.{name}"].abs().max()), 0.0, name)
+        self.assertTrue(torch.equal(out["per_token_loss"], out["per_token_loss_loop3"]))
+        weights = [0.9**3, 0.9**2, 0.9, 1.0]
+        combined = sum(w * float(out[n].double().mean()) for w, n in zip(weights, loops)) / sum(weights)
+        self.assertAlmostEqual(float(out["loss"]), combined, places=5)
+        self.assertAlmostEqual(float(out["eval_loss"]), float(out["per_token_loss"].double().mean()), places=5)
+
+        out64 = self.oracle("grads", "--float64")
+        for name in expected:
+            scale = float(out64[name].abs().max())
+            diff = float((out[name] - out64[name]).abs().max())
+            self.assertLess(diff, 1e-4 * max(scale, 1.0), name)
+
+    def test_loops_option(self):
+        out = self.oracle("grads", "--float64", "--loops", "2")
+        self.assertEqual({n for n in out if n.startswith("per_token_loss_loop")}, {"per_token_loss_loop0", "per_token_loss_loop1"})
+        with torch.no_grad():
+            want = self.model.double().run(self.ids, self.targets, loops=2)
+        self.model.float()
+        self.assertAlmostEqual(float(out["loss"]), float(want.loss), places=6)
+        self.assertTrue(bool((out["grad.block.attn_scale"][2:] == 0).all()))
+        self.assertIn("loops must be in [1, num_loops=4]", self.failing_oracle(self.ckpt, "--loops", "5"))
+
+    def test_steps_apply_the_pr_split_and_reduce_loss(self):
+        grads = self.oracle("grads", "--float64")
+        one = self.oracle("steps", "--steps", "1", "--float64")
+        self.assertEqual(set(one), set(dict(self.model.named_parameters())) | {"loss.0"})
+        self.assertAlmostEqual(float(one["loss.0"]), float(grads["loss"]), places=5)
+        before = dict(self.model.named_parameters())
+        for name in ("block.attn.c_q.weight", "block.attn.c_k.weight", "block.mlp.proj.weight"):
+            g = grads[f"grad.{name}"].double()
+            rows, cols = g.shape
+            expected = before[name].detach().double() - 0.04 * max(1, rows / cols) ** 0.5 * newton_schulz5(1.85 * g, 5)
+            np.testing.assert_allclose(one[name].numpy(), expected.numpy(), rtol=1e-5, atol=1e-6, err_msg=name)
+        for name, lr in (("tok_emb.weight", 0.05), ("memory", 0.04), ("block.loop_embed.weight", 0.04),
+                         ("block.attn.delta_A", 0.04), ("block.attn.lambda_q2", 0.04)):
+            g = grads[f"grad.{name}"].double()
+            expected = before[name].detach().double() - lr * g / (g.abs() + 1e-8)
+            np.testing.assert_allclose(one[name].numpy(), expected.numpy(), rtol=1e-5, atol=2e-6, err_msg=name)
+        many = self.oracle("steps", "--steps", "8")
+        losses = [float(many[f"loss.{k}"]) for k in range(8)]
+        self.assertAlmostEqual(losses[0], float(grads["loss"]), places=4)
+        self.assertLess(losses[-1], 0.7 * losses[0], f"losses {losses}")
+
+    def test_strict_loading_and_model_dispatch_errors(self):
+        tensors = {n: p.detach().clone() for n, p in self.model.named_parameters()}
+        del tensors["block.attn.delta_B"]
+        tensors["block.attn.lambda_proj.weight"] = torch.zeros(4, 32)
+        bad = os.path.join(self.tmp.name, "bad.safetensors")
+        write_safetensors(bad, tensors, {"format": CHECKPOINT_FORMAT, "config": config_json(self.config)})
+        message = self.failing_oracle(bad)
+        self.assertIn("do not match the dart model", message)
+        self.assertIn("missing: block.attn.delta_B", message)
+        self.assertIn("unexpected: block.attn.lambda_proj.weight", message)
+        odd = os.path.join(self.tmp.name, "odd.safetensors")
+        write_safetensors(odd, tensors, {"format": CHECKPOINT_FORMAT, "config": json.dumps({"model": "mamba"})})
+        self.assertIn("'mamba' is not implemented by the reference oracle (gpt, dart)", self.failing_oracle(odd))
+        gpt = os.path.join(self.tmp.name, "gpt.safetensors")
+        write_checkpoint(gpt, random_model(fixture_config(), seed=3))
+        self.assertIn("--loops applies to DART checkpoints only", self.failing_oracle(gpt, "--loops", "2"))
 
 
 if __name__ == "__main__":
