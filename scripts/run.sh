@@ -17,7 +17,7 @@ while [[ $# -gt 0 ]]; do
 done
 
 scripts/setup.sh "${setup_args[@]}"
-set -a; source build/data.env; set +a
+set -a; source build/data.env; set +a  # DATA_PATH and TOKENIZER_PATH of the data setup.sh prepared
 
 run_dir=runs/${preset}-$(date +%Y%m%d-%H%M%S)
 echo "== run: training preset $preset into $run_dir"

@@ -6,7 +6,8 @@
 # Data: when data/datasets/fineweb10B_sp1024 holds no shards, it first tries the official FineWeb
 # export (scripts/fetch_fineweb.sh); if that fails (offline) it prepares a local corpus instead:
 # --corpus FILE, or ../shared/data/tinyshakespeare.txt when present. With --corpus it never goes
-# online. The chosen DATA_PATH and TOKENIZER_PATH are written to build/data.env for scripts/run.sh.
+# online. The chosen DATA_PATH and TOKENIZER_PATH are written to build/data.env and linked as
+# data/datasets/default and data/tokenizers/default.model (what `--preset tiny` reads by default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -62,9 +63,14 @@ cmake --build build -j"$(nproc)"
 
 # ---- 3. data --------------------------------------------------------------------------------
 [[ $skip_data -eq 1 ]] && exit 0
+# Records the prepared data: build/data.env for scripts, and the links data/datasets/default and
+# data/tokenizers/default.model that the `tiny` preset reads by default.
 write_env() {
   printf 'DATA_PATH=%s\nTOKENIZER_PATH=%s\n' "$1" "$2" > build/data.env
-  log "data ready: DATA_PATH=$1 TOKENIZER_PATH=$2 (saved in build/data.env)"
+  mkdir -p "$ROOT/data/datasets" "$ROOT/data/tokenizers"
+  ln -sfn "$1" "$ROOT/data/datasets/default"
+  ln -sfn "$2" "$ROOT/data/tokenizers/default.model"
+  log "data ready: DATA_PATH=$1 TOKENIZER_PATH=$2 (also data/datasets/default, data/tokenizers/default.model)"
 }
 prepare_corpus() {
   local input=$1 tok=$2

@@ -64,8 +64,10 @@ std::vector<std::string> preset_names() { return {"gpt", "tiny"}; }
 json preset_overrides(const std::string& preset) {
   if (preset == "gpt") return json::object();
   if (preset == "tiny") {
-    // Small enough to train on two CPU cores in a few minutes; the test and demo default.
+    // Small enough to train on two CPU cores in a few minutes; the test and demo default. It reads
+    // whatever scripts/setup.sh prepared (linked as data/datasets/default).
     return json{
+        {"data_path", "./data/datasets/default"}, {"tokenizer_path", "./data/tokenizers/default.model"},
         {"num_layers", 2},        {"model_dim", 128},        {"num_heads", 4},
         {"num_kv_heads", 2},      {"mlp_mult", 2},           {"train_seq_len", 256},
         {"train_batch_tokens", 4096}, {"grad_accum_steps", 1}, {"iterations", 400},

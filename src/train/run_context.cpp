@@ -42,6 +42,10 @@ int apply_thread_setting(const Config& config) {
 EvalData load_eval_data(const Config& config, const std::filesystem::path& data_path,
                         const std::filesystem::path& tokenizer_path) {
   EvalData out;
+  DG_CHECK(std::filesystem::is_directory(data_path),
+           "data folder " << data_path.string()
+                          << " does not exist: run scripts/setup.sh to prepare data, or set DATA_PATH (--set data_path=DIR) "
+                             "to a folder of fineweb_{train,val}_*.bin shards");
   DG_CHECK(tokenizer_path.extension() == ".model",
            "tokenizer " << tokenizer_path << ": expected a SentencePiece .model file (TOKENIZER_PATH)");
   out.tokenizer = std::make_unique<data::Tokenizer>(data::Tokenizer::load(tokenizer_path));
