@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on the embedded default: install what is missing, build, prepare data, train the
-# `tiny` preset on CPU, and score the result over the whole validation split.
+# `tiny` preset on CPU, score the result over the whole validation split, then pack the int8+zlib
+# artifact and score its round trip.
 #
 #   scripts/run.sh [--preset NAME] [setup.sh options...] [-- extra `dartgolf train` arguments]
 set -euo pipefail
@@ -24,3 +25,6 @@ echo "== run: training preset $preset into $run_dir"
 build/dartgolf train --preset "$preset" --out "$run_dir" "${train_args[@]}"
 echo "== run: scoring $run_dir/final_model.safetensors on the full validation split"
 build/dartgolf eval --checkpoint "$run_dir/final_model.safetensors" --data "$DATA_PATH" --tokenizer "$TOKENIZER_PATH"
+echo "== run: packing the int8+zlib artifact and scoring its round trip"
+build/dartgolf pack --checkpoint "$run_dir/final_model.safetensors" --out "$run_dir/model.int8.zlib" --allow-oversize
+build/dartgolf eval --artifact "$run_dir/model.int8.zlib" --data "$DATA_PATH" --tokenizer "$TOKENIZER_PATH"

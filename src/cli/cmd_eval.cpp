@@ -1,5 +1,10 @@
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
+
+#include "artifact/model_artifact.h"
+#include "artifact/roundtrip.h"
 
 #include "backend/backend.h"
 #include "cli/commands.h"
@@ -17,7 +22,7 @@ void add_eval_command(CLI::App& app, Runner& run) {
   struct Options {
     std::string checkpoint, artifact, data_dir, tokenizer, per_token_out;
     int64_t stride = 0;
-    int64_t eval_batch_tokens = 16384;
+    int64_t eval_batch_tokens = 0;
     std::vector<std::string> assignments;
   };
   auto options = std::make_shared<Options>();
@@ -32,17 +37,22 @@ void add_eval_command(CLI::App& app, Runner& run) {
   cmd->add_option("--stride", options->stride,
                   "Sliding-window eval: windows advance by N tokens and score only new targets (0: the challenge's "
                   "non-overlapping sequences)");
-  cmd->add_option("--eval-batch-tokens", options->eval_batch_tokens, "Tokens per forward pass (memory vs speed)")
+  cmd->add_option("--eval-batch-tokens", options->eval_batch_tokens,
+                  "Tokens per forward pass (default: the run's training micro-batch, so scores match "
+                  "training's validation bit for bit; smaller saves memory)")
       ->capture_default_str();
   cmd->add_option("--set", options->assignments, "Override a setting, key=value (e.g. threads=2, val_max_tokens=65536)");
   cmd->callback([&run, options]() {
     run = [options]() {
-      if (!options->artifact.empty())
-        return not_available("eval --artifact", "the int8+zlib artifact arrives with `dartgolf pack`");
-      DG_CHECK(!options->checkpoint.empty(), "eval: give --checkpoint FILE (or --artifact FILE)");
-      const std::filesystem::path path = options->checkpoint;
-      const LoadedCheckpoint checkpoint = load_checkpoint(path);
-      Config config = checkpoint_config(checkpoint, path);
+      const bool from_artifact = !options->artifact.empty();
+      DG_CHECK(from_artifact || !options->checkpoint.empty(), "eval: give --checkpoint FILE (or --artifact FILE)");
+      const std::filesystem::path path = from_artifact ? options->artifact : options->checkpoint;
+      // An artifact stores its run config and quantized weights, as a checkpoint its config and fp32 weights.
+      std::optional<artifact::Artifact> packed;
+      std::optional<LoadedCheckpoint> checkpoint;
+      if (from_artifact) packed = artifact::read_artifact(path);
+      else checkpoint = load_checkpoint(path);
+      Config config = from_artifact ? artifact::artifact_config(*packed, path) : checkpoint_config(*checkpoint, path);
       for (const std::string& a : options->assignments) config.set(a, "--set");
       apply_thread_setting(config);
       const std::filesystem::path data_path = options->data_dir.empty() ? config.get_string("data_path") : options->data_dir;
@@ -53,14 +63,21 @@ void add_eval_command(CLI::App& app, Runner& run) {
       const int64_t seq_len = config.get_int("train_seq_len");
       DG_CHECK(options->stride >= 0 && options->stride <= seq_len,
                "--stride " << options->stride << " must be in 0.." << seq_len << " (train_seq_len)");
-      const int64_t rows = std::max<int64_t>(1, options->eval_batch_tokens / seq_len);
+      // Matmul sums depend on the batch shape in the last bits, so by default eval batches exactly
+      // as training validated: the micro-batch of train_batch_tokens / grad_accum_steps tokens.
+      const int64_t accum = config.get_int("grad_accum_steps") > 0 ? config.get_int("grad_accum_steps") : 8;
+      const int64_t batch_tokens =
+          options->eval_batch_tokens > 0 ? options->eval_batch_tokens : config.get_int("train_batch_tokens") / accum;
+      const int64_t rows = std::max<int64_t>(1, batch_tokens / seq_len);
       std::unique_ptr<Backend> backend = make_cpu_backend();
       std::unique_ptr<LanguageModel> model = make_model(config, *backend, rows, seq_len);
-      load_model_weights(checkpoint, path, *model, *backend);
+      if (from_artifact) artifact::load_artifact_weights(*packed, path, *model, *backend);
+      else load_model_weights(*checkpoint, path, *model, *backend);
 
       EvalOptions eval_options;
       eval_options.stride = options->stride;
       EvalResult result;
+      const auto eval_start = std::chrono::steady_clock::now();
       if (options->per_token_out.empty()) {
         result = evaluate(*model, data.val_tokens, data.luts, eval_options);
       } else {
@@ -69,9 +86,19 @@ void add_eval_command(CLI::App& app, Runner& run) {
           result = evaluate(*model, data.val_tokens, data.luts, eval_options);
         });
       }
-      std::printf("eval checkpoint:%s step:%lld val_tokens:%lld val_bytes:%lld stride:%lld\n", path.string().c_str(),
-                  static_cast<long long>(checkpoint.meta.step), static_cast<long long>(result.tokens),
-                  static_cast<long long>(result.bytes), static_cast<long long>(options->stride));
+      const double eval_ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - eval_start).count();
+      const int64_t step = from_artifact ? packed->meta.value("step", int64_t{0}) : checkpoint->meta.step;
+      std::printf("eval %s:%s step:%lld val_tokens:%lld val_bytes:%lld stride:%lld\n",
+                  from_artifact ? "artifact" : "checkpoint", path.string().c_str(), static_cast<long long>(step),
+                  static_cast<long long>(result.tokens), static_cast<long long>(result.bytes),
+                  static_cast<long long>(options->stride));
+      if (from_artifact) {  // the challenge's score lines, named by the artifact's scheme
+        const std::string prefix = artifact::stored_settings(*packed).metric_prefix();
+        std::printf("%s\n", artifact::roundtrip_line(prefix, {result, eval_ms}).c_str());
+        std::printf("%s\n", artifact::roundtrip_exact_line(prefix, {result, eval_ms}).c_str());
+        return kExitOk;
+      }
       std::printf("val_loss:%s val_bpb:%s\n", fixed(result.val_loss, 4).c_str(), fixed(result.val_bpb, 4).c_str());
       std::printf("final_eval_exact val_loss:%s val_bpb:%s\n", fixed(result.val_loss, 8).c_str(),
                   fixed(result.val_bpb, 8).c_str());

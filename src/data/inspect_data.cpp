@@ -198,7 +198,8 @@ std::string inspect_data_file(const fs::path& file, const std::optional<fs::path
       break;
   }
   DG_THROW(file.string() << ": unknown file type: neither a token shard (int32 magic " << kShardMagic
-                         << " at offset 0, or a .bin name) nor a SentencePiece model (.model)");
+                         << " at offset 0, or a .bin name), a SentencePiece model (.model), a checkpoint (.safetensors)"
+                            " nor an artifact (magic DGOLFART)");
 }
 
 }  // namespace dg::data

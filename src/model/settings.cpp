@@ -51,15 +51,59 @@ json default_settings() {
       {"adam_eps", 1e-8},
       {"grad_clip_norm", 0.0},
       // dartgolf's own
-      {"model", "gpt"},            // architecture: gpt (DART presets come with the DART issue)
+      {"model", "gpt"},            // architecture: gpt or dart (presets pr345 and dart)
       {"grad_accum_steps", 0},     // 0: 8 / world_size, as train_gpt.py
       {"checkpoint_every", 0},     // save a checkpoint every N steps (0: only at the end)
       {"threads", 0},              // CPU threads (0: all cores)
       {"val_max_tokens", 0},       // score only the first N validation tokens (0: the full split)
+      // artifact and QAT (docs/artifact-format.md); the defaults are train_gpt.py's: no QAT, int8+zlib
+      {"artifact_codec", "zlib"},  // zlib (level 9, the challenge's), zstd (22) or lzma (9e)
+      {"artifact_bits", 8},        // int width of quantized tensors, 2..8 (scale floor 1/qmax)
+      {"artifact_bitpack", false}, // pack widths below 8 densely; measured smaller only at 4 bits
+      {"int8_keep_float_fp32_name_patterns",  // small tensors named like these stay fp32, the rest fp16
+       "attn_scale,attn_scales,mlp_scale,mlp_scales,resid_mix,resid_mixes,q_gain,skip_weight,skip_weights"},
+      {"qat_scope", "none"},           // none, or all: train on exactly the weights the artifact holds
+      {"qat_start_fraction", 0.0},     // QAT from this fraction of training (steps or wall-clock)
+      {"qat_noise", false},            // noisy QAT: ±scale/2 uniform noise instead of rounding
+      // DART (model=dart, docs/dart.md): B unique blocks × L loops; defaults are the PR's submission
+      {"num_unique_blocks", 1},        // B: pass p = l·B + b runs block b (gpt is 9 blocks × 1 loop)
+      {"num_loops", 4},                // L: loops over the B blocks, each with its own per-loop tensors
+      {"num_memory_tokens", 16},       // M learned rows before the tokens (no rotary, never scored)
+      {"delta_rank", 16},              // rank of the per-loop low-rank W_q delta (0: none)
+      {"deep_sup_gamma", 0.9},         // training loss Σ γ^(L−1−l)·loss_l / Σ γ^(L−1−l) (0: last loop only)
+      {"attention", "diff"},           // diff (the PR's two query/key sets, per-head λ) or diff_v2 (DIFF V2)
+      {"qat_wq", true},                // the PR's per-row int8 fake-quant of W_q + delta (fp32 scale)
+      {"eval_loss", "last_loop"},      // last_loop, or deep_supervision (the PR's loop-weighted score)
+      {"loop_dropout", false},         // training draws the loop count per batch (never at eval)
+      {"loop_dropout_min_loops", 1},   // ... uniformly from loop_dropout_min_loops..num_loops
   };
 }
 
-std::vector<std::string> preset_names() { return {"gpt", "tiny"}; }
+std::vector<std::string> preset_names() { return {"gpt", "tiny", "pr345", "dart"}; }
+
+namespace {
+// The DART submission (openai/parameter-golf PR 345) as it ran: its Hyperparameters with the
+// README's command (N_LOOPS=4 N_MEMORY=16 MODEL_DIM=512 TRAIN_SEQ_LEN=256 TRAIN_BATCH_TOKENS=32768
+// ITERATIONS=2000); its train log prints model_params:3918888.
+json pr345_overrides() {
+  return json{
+      {"model", "dart"}, {"num_unique_blocks", 1}, {"num_loops", 4}, {"num_memory_tokens", 16},
+      {"delta_rank", 16}, {"deep_sup_gamma", 0.9}, {"attention", "diff"}, {"qat_wq", true},
+      {"loop_dropout", false}, {"model_dim", 512}, {"num_heads", 8}, {"num_kv_heads", 4}, {"mlp_mult", 4},
+      {"vocab_size", 1024}, {"tie_embeddings", true}, {"rope_base", 10000.0}, {"logit_softcap", 30.0},
+      {"qk_gain_init", 1.0}, {"tied_embed_init_std", 0.005},
+      {"train_seq_len", 256}, {"train_batch_tokens", 32768}, {"iterations", 2000}, {"warmdown_iters", 600},
+      {"warmup_steps", 20}, {"max_wallclock_seconds", 0.0}, {"val_loss_every", 500}, {"train_log_every", 50},
+      {"val_batch_size", 524288}, {"seed", 1337},
+      {"tied_embed_lr", 0.05}, {"matrix_lr", 0.04}, {"scalar_lr", 0.04}, {"muon_momentum", 0.95},
+      {"muon_backend_steps", 5}, {"muon_momentum_warmup_start", 0.85}, {"muon_momentum_warmup_steps", 300},
+      {"beta1", 0.9}, {"beta2", 0.95}, {"adam_eps", 1e-8}, {"grad_clip_norm", 0.0},
+      // The PR's CONTROL_TENSOR_NAME_PATTERNS: its small tensors with these names stay fp32.
+      {"int8_keep_float_fp32_name_patterns",
+       "attn_scale,mlp_scale,resid_mix,q_gain,lambda_q1,lambda_k1,lambda_q2,lambda_k2,loop_embed,skip_weight,memory"},
+  };
+}
+}  // namespace
 
 json preset_overrides(const std::string& preset) {
   if (preset == "gpt") return json::object();
@@ -76,10 +120,18 @@ json preset_overrides(const std::string& preset) {
         {"muon_momentum_warmup_steps", 100},
     };
   }
+  if (preset == "pr345") return pr345_overrides();
+  if (preset == "dart") {
+    // Our DART under the 16 MB cap, chosen by measurement (docs/results.md, "DART on CPU"): the
+    // PR's model with the switches that measured better.
+    json dart = pr345_overrides();
+    dart["loop_dropout"] = true;
+    dart["loop_dropout_min_loops"] = 2;
+    return dart;
+  }
   std::string valid;
   for (const auto& name : preset_names()) valid += (valid.empty() ? "" : ", ") + name;
-  DG_THROW("unknown preset '" << preset << "'; valid presets: " << valid
-                              << " (dart and pr345 arrive with the DART model)");
+  DG_THROW("unknown preset '" << preset << "'; valid presets: " << valid);
 }
 
 Config resolve_run_config(const RunConfigSources& sources) {

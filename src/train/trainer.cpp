@@ -5,6 +5,8 @@
 #include <random>
 #include <sstream>
 
+#include "artifact/hardware.h"
+#include "artifact/roundtrip.h"
 #include "backend/backend.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -13,6 +15,7 @@
 #include "train/evaluate.h"
 #include "train/model_io.h"
 #include "train/optimizer.h"
+#include "train/qat.h"
 #include "train/run_context.h"
 #include "train/schedule.h"
 
@@ -111,6 +114,7 @@ TrainSummary train(const TrainRequest& request) {
   }
   const OptimizerSettings opt_settings = OptimizerSettings::from_config(config);
   Optimizer optimizer(model->layout(), *backend, model->params(), model->grads(), opt_settings);
+  QuantAwareTraining qat(config, *backend, *model);
 
   log.log("model_params:" + std::to_string(model->layout().parameter_count()));
   log.log("world_size:" + std::to_string(world.world_size) + " grad_accum_steps:" + std::to_string(accum));
@@ -150,6 +154,7 @@ TrainSummary train(const TrainRequest& request) {
     const bool last_step = step == iterations || (stop_after_step >= 0 && step >= stop_after_step);
     if (last_step || (val_every > 0 && step % val_every == 0)) {
       training_time_ms += ms_since(t0);
+      qat.release(*model);  // validation scores the master weights
       const EvalResult r = evaluate(*model, eval_data.val_tokens, eval_data.luts, eval_options);
       log.log("step:" + std::to_string(step) + "/" + std::to_string(iterations) + " val_loss:" + fixed(r.val_loss, 4) +
               " val_bpb:" + fixed(r.val_bpb, 4) + " train_time:" + fixed(training_time_ms, 0) +
@@ -170,6 +175,7 @@ TrainSummary train(const TrainRequest& request) {
 
     const double elapsed_ms = training_time_ms + ms_since(t0);
     const double lr_mul = lr_multiplier(schedule, step, elapsed_ms);
+    if (qat.enabled()) qat.prepare_step(*model, step, iterations, elapsed_ms, max_wallclock_ms, log);
     backend->fill(model->grads(), 0.0f);
     model->set_training(true);
     double train_loss = 0.0;
@@ -209,10 +215,18 @@ TrainSummary train(const TrainRequest& request) {
   if (world.rank == 0) {
     save_model_checkpoint(summary.checkpoint, *model, *backend, config, step,
                           {{"val_loss", fixed(summary.val_loss, 8)}, {"val_bpb", fixed(summary.val_bpb, 8)},
-                           {"train_tokens", std::to_string(step * batch_tokens)}});
+                           {"train_tokens", std::to_string(step * batch_tokens)},
+                           {"hardware", artifact::describe_hardware(backend->name(), threads)}});
     log.log("Serialized model: " + std::to_string(fs::file_size(summary.checkpoint)) + " bytes (" +
             summary.checkpoint.string() + ")");
     log.log("final_val_exact val_loss:" + fixed(summary.val_loss, 8) + " val_bpb:" + fixed(summary.val_bpb, 8));
+    // train_gpt.py's ending: pack the int8+zlib artifact, reload it and score the round trip.
+    const nlohmann::json artifact_meta{{"step", step}, {"train_tokens", step * batch_tokens},
+                                       {"val_loss", summary.val_loss}, {"val_bpb", summary.val_bpb},
+                                       {"preset", request.preset},
+                                       {"hardware", artifact::describe_hardware(backend->name(), threads)}};
+    artifact::finish_with_artifact(*model, *backend, config, artifact_meta, summary.out_dir, summary.checkpoint,
+                                   eval_data, eval_options, summary.val_loss, summary.val_bpb, log, metrics);
   }
   return summary;
 }

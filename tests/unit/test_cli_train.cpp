@@ -90,9 +90,11 @@ TEST_F(CliTrainTest, EvalRefusesACheckpointOfAnotherConfig) {
   const auto missing = test::run_dartgolf("eval --checkpoint '" + (dir_ / "nope.safetensors").string() + "'");
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_NE(missing.output.find("nope.safetensors"), std::string::npos) << missing.output;
-  const auto artifact = test::run_dartgolf("eval --artifact x.bin");
-  EXPECT_EQ(artifact.exit_code, 2);
-  EXPECT_NE(artifact.output.find("not available yet"), std::string::npos);
+  const auto artifact = test::run_dartgolf("eval --artifact '" + (dir_ / "x.bin").string() + "'");
+  EXPECT_EQ(artifact.exit_code, 1);
+  EXPECT_NE(artifact.output.find("x.bin: no such file"), std::string::npos) << artifact.output;
+  const auto both = test::run_dartgolf("eval --artifact a --checkpoint b");
+  EXPECT_EQ(both.exit_code, 2) << both.output;  // mutually exclusive: a usage error
 }
 
 TEST(CliBasics, VersionHelpAndUsageErrors) {

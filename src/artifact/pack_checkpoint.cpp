@@ -1,0 +1,173 @@
+#include "artifact/pack_checkpoint.h"
+
+#include <algorithm>
+#include <memory>
+
+#include "artifact/model_artifact.h"
+#include "artifact/roundtrip.h"
+#include "artifact/size_accounting.h"
+#include "artifact/submission.h"
+#include "backend/backend.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "model/model_factory.h"
+#include "train/checkpoint.h"
+#include "train/model_io.h"
+#include "train/run_context.h"
+
+namespace dg::artifact {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string extra_or(const LoadedCheckpoint& checkpoint, const std::string& key, const std::string& fallback) {
+  const auto it = checkpoint.meta.extra.find(key);
+  return it == checkpoint.meta.extra.end() ? fallback : it->second;
+}
+
+double extra_number(const LoadedCheckpoint& checkpoint, const std::string& key, double fallback) {
+  const std::string text = extra_or(checkpoint, key, "");
+  if (text.empty()) return fallback;
+  try {
+    return std::stod(text);
+  } catch (const std::exception&) {
+    return fallback;
+  }
+}
+
+std::string default_name(const Config& c) {
+  return "dartgolf " + c.get_string("model") + " " + std::to_string(c.get_int("num_layers")) + "x" +
+         std::to_string(c.get_int("model_dim")) + " KV" + std::to_string(c.get_int("num_kv_heads"));
+}
+
+std::string default_blurb(const Config& c, const ArtifactSettings& s, int64_t steps, int64_t params) {
+  return "dartgolf `" + c.get_string("model") + "` model, " + std::to_string(c.get_int("num_layers")) + " layers x " +
+         std::to_string(c.get_int("model_dim")) + " (" + std::to_string(c.get_int("num_heads")) + " heads, " +
+         std::to_string(c.get_int("num_kv_heads")) + " KV heads), " + std::to_string(params) + " parameters, " +
+         std::to_string(steps) + " steps; score is the " + s.scheme() +
+         " artifact round trip val_bpb under the 16,000,000-byte cap.";
+}
+
+}  // namespace
+
+std::vector<std::string> code_file_listing(const fs::path& source_root) {
+  const fs::path root = source_root.empty() ? default_source_root() : source_root;
+  const std::vector<CodeFile> files = list_code_files(root);
+  std::vector<std::string> lines;
+  for (const CodeFile& f : files) lines.push_back(std::to_string(f.bytes) + "\t" + f.path);
+  lines.push_back("code_bytes:" + std::to_string(total_code_bytes(files)) + " files:" + std::to_string(files.size()) +
+                  " root:" + root.string() + " rule:" + code_file_rule());
+  return lines;
+}
+
+void run_pack(const PackRequest& request, const std::function<void(const std::string&)>& print) {
+  DG_CHECK(!request.checkpoint.empty(), "pack: give --checkpoint FILE (a .safetensors written by dartgolf train)");
+  DG_CHECK(!request.out.empty(), "pack: give --out FILE for the artifact");
+  const bool submission = !request.submission_dir.empty();
+  const fs::path train_log =
+      request.train_log.empty() ? request.checkpoint.parent_path() / "train_log.txt" : request.train_log;
+  if (submission) {
+    DG_CHECK(!request.author.empty(), "pack --submission: give --author NAME (submission.json's \"author\")");
+    DG_CHECK(!request.github_id.empty(), "pack --submission: give --github-id ID (submission.json's \"github_id\")");
+    DG_CHECK(fs::is_regular_file(train_log), "pack --submission: no train log at " << train_log
+                                                 << "; give the run's log with --train-log FILE");
+  }
+
+  const LoadedCheckpoint checkpoint = load_checkpoint(request.checkpoint);
+  Config config = checkpoint_config(checkpoint, request.checkpoint);
+  if (!request.codec.empty()) config.set_value("artifact_codec", request.codec, "--codec");
+  if (request.bits != 0) config.set_value("artifact_bits", request.bits, "--bits");
+  for (const std::string& a : request.assignments) config.set(a, "--set");
+  const ArtifactSettings settings = ArtifactSettings::from_config(config);
+
+  const ParamLayout layout = model_layout(config);
+  std::vector<std::pair<std::string, std::vector<int64_t>>> expected;
+  for (const ParamSpec& spec : layout.specs()) expected.emplace_back(spec.name, spec.shape);
+  check_checkpoint_layout(checkpoint, expected, request.checkpoint);
+  std::vector<float> host(static_cast<size_t>(layout.buffer_elements()), 0.0f);
+  for (const ParamSpec& spec : layout.specs()) {
+    const auto& values = checkpoint.tensors.at(spec.name).second;
+    std::copy(values.begin(), values.end(), host.begin() + spec.offset);
+  }
+
+  const double pre_val_loss = extra_number(checkpoint, "val_loss", -1.0);
+  const double pre_val_bpb = extra_number(checkpoint, "val_bpb", -1.0);
+  const auto train_tokens = static_cast<int64_t>(extra_number(checkpoint, "train_tokens", -1.0));
+  const std::string hardware = request.hardware.empty() ? extra_or(checkpoint, "hardware", "") : request.hardware;
+  nlohmann::json meta{{"step", checkpoint.meta.step}, {"source_checkpoint", request.checkpoint.filename().string()}};
+  if (train_tokens >= 0) meta["train_tokens"] = train_tokens;
+  if (pre_val_bpb >= 0) {
+    meta["val_loss"] = pre_val_loss;
+    meta["val_bpb"] = pre_val_bpb;
+  }
+  if (!hardware.empty()) meta["hardware"] = hardware;
+  const PackedArtifact packed = pack_parameters(layout, host.data(), config, meta);
+
+  const fs::path root = request.source_root.empty() ? default_source_root() : request.source_root;
+  const std::vector<CodeFile> code_files = list_code_files(root);
+  SubmissionSize size;
+  size.artifact_bytes = packed.sizes.file_bytes;
+  size.code_bytes = total_code_bytes(code_files);
+  print(serialized_line(settings, packed));
+  print("Code size: " + std::to_string(size.code_bytes) + " bytes (" + std::to_string(code_files.size()) + " files under " +
+        root.string() + ": " + code_file_rule() + "; list: dartgolf pack --list-code-files)");
+  print("Total submission size " + settings.scheme() + ": " + std::to_string(size.total()) + " bytes");
+  enforce_size_cap(size, request.allow_oversize);
+  if (size.over_cap())
+    print("WARNING: over the cap of " + std::to_string(kSubmissionCapBytes) + " bytes by " +
+          std::to_string(size.total() - kSubmissionCapBytes) + " (written anyway: --allow-oversize)");
+  write_artifact(request.out, packed.bytes);
+  print("artifact:" + request.out.string() + " scheme:" + settings.scheme() + " tensors:" +
+        std::to_string(layout.specs().size()) + " params:" + std::to_string(packed.parameter_count));
+  if (!submission) return;
+
+  // Score what is on disk, then write the records folder.
+  const Artifact artifact = read_artifact(request.out);
+  apply_thread_setting(config);
+  const fs::path data_path = request.data_dir.empty() ? fs::path(config.get_string("data_path")) : request.data_dir;
+  const fs::path tokenizer = request.tokenizer.empty() ? fs::path(config.get_string("tokenizer_path")) : request.tokenizer;
+  const EvalData data = load_eval_data(config, data_path, tokenizer);
+  const int64_t seq_len = config.get_int("train_seq_len");
+  std::unique_ptr<Backend> backend = make_cpu_backend();
+  // Batch as training validated (train_batch_tokens / grad_accum_steps), like `eval`: matmul sums
+  // depend on the batch shape in their last bits, and the score should equal the trainer's.
+  const int64_t accum = config.get_int("grad_accum_steps") > 0 ? config.get_int("grad_accum_steps") : 8;
+  const int64_t batch_tokens =
+      request.eval_batch_tokens > 0 ? request.eval_batch_tokens : config.get_int("train_batch_tokens") / accum;
+  std::unique_ptr<LanguageModel> model =
+      make_model(config, *backend, std::max<int64_t>(1, batch_tokens / seq_len), seq_len);
+  const RoundTripScore score = score_artifact(artifact, request.out, *model, *backend, data, EvalOptions{});
+  print(roundtrip_line(settings.metric_prefix(), score));
+  print(roundtrip_exact_line(settings.metric_prefix(), score));
+  if (pre_val_bpb >= 0) print(quantization_gap_line(pre_val_loss, pre_val_bpb, score.result));
+
+  SubmissionInfo info;
+  info.author = request.author;
+  info.github_id = request.github_id;
+  info.name = request.name.empty() ? default_name(config) : request.name;
+  info.blurb = request.blurb.empty() ? default_blurb(config, settings, checkpoint.meta.step, packed.parameter_count)
+                                     : request.blurb;
+  info.date = utc_now_iso8601();
+  info.val_loss = score.result.val_loss;
+  info.val_bpb = score.result.val_bpb;
+  info.bytes_total = size.total();
+  info.bytes_code = size.code_bytes;
+  info.bytes_artifact = size.artifact_bytes;
+  info.scheme = settings.scheme();
+  info.pre_quant_val_loss = pre_val_loss;
+  info.pre_quant_val_bpb = pre_val_bpb;
+  info.config = config.values();
+  info.parameter_count = packed.parameter_count;
+  info.steps = checkpoint.meta.step;
+  info.train_tokens = train_tokens;
+  info.hardware = hardware;
+  info.artifact_file = request.out.filename().string();
+  info.code_files = static_cast<int64_t>(code_files.size());
+  info.code_rule = code_file_rule();
+  info.train_log = train_log;
+  write_submission(request.submission_dir, info);
+  print("submission:" + request.submission_dir.string() + " (README.md, submission.json, train.log) val_bpb:" +
+        fixed(score.result.val_bpb, 8) + " bytes_total:" + std::to_string(size.total()));
+}
+
+}  // namespace dg::artifact

@@ -1,0 +1,194 @@
+// The artifact from the command line: `train` ends by packing and scoring the round trip,
+// `eval --artifact` reproduces that score exactly, `pack` writes other codecs/widths and submission
+// folders, damaged artifacts and oversize submissions fail clearly, and `inspect` reports both files.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <regex>
+
+#include "shard_fixtures.h"
+#include "test_support.h"
+
+namespace dg {
+namespace {
+namespace fs = std::filesystem;
+
+std::string last_match(const std::string& text, const std::string& pattern) {
+  std::smatch m;
+  std::string last;
+  std::string::const_iterator it = text.begin();
+  const std::regex re(pattern);
+  while (std::regex_search(it, text.end(), m, re)) last = m[1], it = m.suffix().first;
+  return last;
+}
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+class ArtifactCli : public ::testing::Test {
+ protected:
+  // One short training run shared by the tests: its embedding (1024 x 80) takes the per-row int8 path.
+  static void SetUpTestSuite() {
+    tokenizer_ = test::shared_data("fineweb_1024_bpe.model");
+    if (!fs::exists(tokenizer_)) return;
+    dir_ = new test::TempDir();
+    test::write_random_shards(dir_->path(), 20000, 3000, 1024, 42);
+    train_ = new test::CommandResult(test::run_dartgolf(train_args("run", "--set iterations=4")));
+  }
+  static void TearDownTestSuite() {
+    delete train_;
+    delete dir_;
+  }
+  void SetUp() override {
+    if (!dir_) GTEST_SKIP() << "needs " << tokenizer_;
+    ASSERT_EQ(train_->exit_code, 0) << train_->output;
+  }
+  static std::string train_args(const std::string& out, const std::string& extra) {
+    return "train --preset tiny --out " + test::quoted(dir_->path() / out) + " --set data_path=" +
+           test::quoted(dir_->path()) + " --set tokenizer_path=" + test::quoted(tokenizer_) +
+           " --set model_dim=80 --set num_heads=2 --set num_kv_heads=1 --set train_seq_len=64"
+           " --set train_batch_tokens=256 --set val_loss_every=0 --set threads=1 " + extra;
+  }
+  static fs::path run(const std::string& name) { return dir_->path() / "run" / name; }
+
+  static inline test::TempDir* dir_ = nullptr;
+  static inline test::CommandResult* train_ = nullptr;
+  static inline fs::path tokenizer_;
+};
+
+constexpr const char* kExact = "final_int8_zlib_roundtrip_exact val_loss:[0-9.]+ val_bpb:([0-9.]+)";
+
+TEST_F(ArtifactCli, TrainEndsWithTheRoundTripAndEvalReproducesIt) {
+  const std::string& out = train_->output;
+  EXPECT_TRUE(std::regex_search(out, std::regex("Code size: [0-9]+ bytes"))) << out;
+  EXPECT_TRUE(std::regex_search(out, std::regex("Serialized model int8\\+zlib: [0-9]+ bytes \\(payload:[0-9]+ raw:[0-9]+ "
+                                                "payload_ratio:[0-9.]+x\\)")))
+      << out;
+  EXPECT_TRUE(std::regex_search(out, std::regex("Total submission size int8\\+zlib: [0-9]+ bytes"))) << out;
+  EXPECT_TRUE(std::regex_search(out, std::regex("final_int8_zlib_roundtrip val_loss:[0-9.]+ val_bpb:[0-9.]+ "
+                                                "eval_time:[0-9]+ms")))
+      << out;
+  EXPECT_TRUE(contains(out, "quantization_gap val_bpb:")) << out;
+  const std::string trained = last_match(out, kExact);
+  ASSERT_FALSE(trained.empty()) << out;
+  ASSERT_TRUE(fs::exists(run("final_model.int8.zlib")));
+  EXPECT_TRUE(contains(test::read_text(run("train_log.txt")), "final_int8_zlib_roundtrip_exact"));
+  EXPECT_TRUE(contains(test::read_text(run("metrics.jsonl")), "\"event\":\"artifact\""));
+
+  const auto eval = test::run_dartgolf("eval --artifact " + test::quoted(run("final_model.int8.zlib")));
+  ASSERT_EQ(eval.exit_code, 0) << eval.output;
+  EXPECT_EQ(last_match(eval.output, kExact), trained) << eval.output;
+  EXPECT_TRUE(contains(eval.output, "eval artifact:")) << eval.output;
+
+  // pack from the checkpoint gives the same weights, hence the same score.
+  const auto pack = test::run_dartgolf("pack --checkpoint " + test::quoted(run("final_model.safetensors")) + " --out " +
+                                       test::quoted(dir_->path() / "packed.int8"));
+  ASSERT_EQ(pack.exit_code, 0) << pack.output;
+  const auto eval2 = test::run_dartgolf("eval --artifact " + test::quoted(dir_->path() / "packed.int8"));
+  EXPECT_EQ(last_match(eval2.output, kExact), trained) << eval2.output;
+}
+
+TEST_F(ArtifactCli, PackWritesOtherCodecsAndWidthsAndASubmissionFolder) {
+  const fs::path art = dir_->path() / "m.int6.lzma";
+  const fs::path sub = dir_->path() / "records" / "2026-01-01_test";
+  const auto pack = test::run_dartgolf("pack --checkpoint " + test::quoted(run("final_model.safetensors")) + " --out " +
+                                       test::quoted(art) + " --codec lzma --bits 6 --submission " + test::quoted(sub) +
+                                       " --author 'Ada Example' --github-id ada --blurb 'short test'");
+  ASSERT_EQ(pack.exit_code, 0) << pack.output;
+  EXPECT_TRUE(contains(pack.output, "Serialized model int6+lzma:")) << pack.output;
+  const std::string packed_bpb = last_match(pack.output, "final_int6_lzma_roundtrip_exact val_loss:[0-9.]+ val_bpb:([0-9.]+)");
+  ASSERT_FALSE(packed_bpb.empty()) << pack.output;
+
+  const auto eval = test::run_dartgolf("eval --artifact " + test::quoted(art));
+  ASSERT_EQ(eval.exit_code, 0) << eval.output;
+  EXPECT_EQ(last_match(eval.output, "final_int6_lzma_roundtrip_exact val_loss:[0-9.]+ val_bpb:([0-9.]+)"), packed_bpb);
+
+  const auto json = nlohmann::json::parse(test::read_text(sub / "submission.json"));
+  EXPECT_EQ(json["author"], "Ada Example");
+  EXPECT_EQ(json["github_id"], "ada");
+  EXPECT_EQ(json["blurb"], "short test");
+  EXPECT_EQ(json["val_bpb"].get<double>(), std::stod(packed_bpb));
+  const std::string total = last_match(pack.output, "Total submission size int6\\+lzma: ([0-9]+) bytes");
+  EXPECT_EQ(json["bytes_total"].get<int64_t>(), std::stoll(total));
+  EXPECT_EQ(json["bytes_total"].get<int64_t>() - json["bytes_code"].get<int64_t>(),
+            static_cast<int64_t>(fs::file_size(art)));
+  EXPECT_EQ(test::read_text(sub / "train.log"), test::read_text(run("train_log.txt")));
+  EXPECT_TRUE(contains(test::read_text(sub / "README.md"), "int6+lzma"));
+
+  const auto no_author = test::run_dartgolf("pack --checkpoint " + test::quoted(run("final_model.safetensors")) +
+                                            " --out " + test::quoted(dir_->path() / "x") + " --submission " +
+                                            test::quoted(dir_->path() / "y"));
+  EXPECT_EQ(no_author.exit_code, 1);
+  EXPECT_TRUE(contains(no_author.output, "give --author")) << no_author.output;
+}
+
+TEST_F(ArtifactCli, DamagedArtifactsAndMismatchedConfigsFailClearly) {
+  const std::string good = test::read_text(run("final_model.int8.zlib"));
+  std::string flipped = good;
+  flipped[flipped.size() / 2] ^= 0x04;
+  test::write_text(dir_->path() / "flipped", flipped);
+  test::write_text(dir_->path() / "truncated", good.substr(0, good.size() - 100));
+  std::string version = good;
+  version[8] = 7;
+  test::write_text(dir_->path() / "version", version);
+  const std::vector<std::pair<fs::path, std::string>> cases = {
+      {dir_->path() / "flipped", "checksum mismatch"},
+      {dir_->path() / "truncated", "truncated"},
+      {dir_->path() / "version", "version 7 is not supported"},
+      {run("final_model.safetensors"), "not a dartgolf artifact"},
+      {dir_->path() / "missing", "no such file"},
+  };
+  for (const auto& [file, message] : cases) {
+    const auto r = test::run_dartgolf("eval --artifact " + test::quoted(file));
+    EXPECT_EQ(r.exit_code, 1) << file << ": " << r.output;
+    EXPECT_TRUE(contains(r.output, message)) << file << ": expected \"" << message << "\" in " << r.output;
+  }
+  const auto mismatch = test::run_dartgolf("eval --artifact " + test::quoted(run("final_model.int8.zlib")) +
+                                           " --set model_dim=64");
+  EXPECT_EQ(mismatch.exit_code, 1);
+  EXPECT_TRUE(contains(mismatch.output, "config mismatch")) << mismatch.output;
+}
+
+TEST_F(ArtifactCli, OversizeSubmissionsNeedAllowOversize) {
+  // A source tree whose code alone is over the cap (a sparse 16 MB file).
+  const fs::path tree = dir_->path() / "bigtree";
+  test::write_text(tree / "CMakeLists.txt", "project(x)\n");
+  test::write_text(tree / "src/big.cpp", "");
+  fs::resize_file(tree / "src/big.cpp", 16'000'000);
+  const std::string base = "pack --checkpoint " + test::quoted(run("final_model.safetensors")) + " --source-root " +
+                           test::quoted(tree) + " --out " + test::quoted(dir_->path() / "big.art");
+  const auto refused = test::run_dartgolf(base);
+  EXPECT_EQ(refused.exit_code, 1) << refused.output;
+  EXPECT_TRUE(contains(refused.output, "over the challenge's cap of 16000000 bytes")) << refused.output;
+  EXPECT_FALSE(fs::exists(dir_->path() / "big.art"));
+  const auto allowed = test::run_dartgolf(base + " --allow-oversize");
+  EXPECT_EQ(allowed.exit_code, 0) << allowed.output;
+  EXPECT_TRUE(contains(allowed.output, "WARNING: over the cap")) << allowed.output;
+  EXPECT_TRUE(fs::exists(dir_->path() / "big.art"));
+}
+
+TEST_F(ArtifactCli, InspectReportsCheckpointsAndArtifacts) {
+  const auto a = test::run_dartgolf("inspect " + test::quoted(run("final_model.int8.zlib")));
+  ASSERT_EQ(a.exit_code, 0) << a.output;
+  EXPECT_TRUE(contains(a.output, "scheme: int8+zlib")) << a.output;
+  EXPECT_TRUE(contains(a.output, "checksum ok")) << a.output;
+  EXPECT_TRUE(contains(a.output, "tok_emb.weight [1024, 80] int_per_row bits:8")) << a.output;
+  EXPECT_TRUE(contains(a.output, "blocks.0.resid_mix [2, 80] fp32")) << a.output;
+  const auto c = test::run_dartgolf("inspect " + test::quoted(run("final_model.safetensors")));
+  ASSERT_EQ(c.exit_code, 0) << c.output;
+  EXPECT_TRUE(contains(c.output, "step 4")) << c.output;
+  EXPECT_TRUE(contains(c.output, "blocks.0.attn.c_q.weight [80, 80] fp16")) << c.output;
+}
+
+TEST_F(ArtifactCli, QatRunsTrainOnTheArtifactWeights) {
+  const auto r = test::run_dartgolf(train_args("qat", "--set iterations=4 --set qat_scope=all --set qat_start_fraction=0.5"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "qat:start step:2 qat_scope:all")) << r.output;
+  EXPECT_FALSE(last_match(r.output, kExact).empty()) << r.output;
+  const auto noisy = test::run_dartgolf(train_args("noisy", "--set iterations=2 --set qat_scope=all --set qat_noise=1"));
+  ASSERT_EQ(noisy.exit_code, 0) << noisy.output;
+  EXPECT_TRUE(contains(noisy.output, "qat:start step:0 qat_scope:all qat_start_fraction:0.000000 qat_noise:1"))
+      << noisy.output;
+}
+
+}  // namespace
+}  // namespace dg
