@@ -110,6 +110,99 @@ class Backend {
   // with coefficients (3.4445, −4.7750, 2.0315), g normalised by its Frobenius norm (+1e-7),
   // transposed when rows > cols. `workspace` holds at least 2·m·n + 2·min(m,n)² floats.
   virtual void newton_schulz(const Tensor& out, const Tensor& g, int steps, const Tensor& workspace) = 0;
+
+  // ==== DART ops (the shared-weight recurrent model, docs/dart.md) =================================
+  // ---- memory rows: x [B, M+T, D] = [memory [M, D] broadcast over B ; tok [B, T, D]] ---------------
+  virtual void memory_concat_forward(const Tensor& x, const Tensor& memory, const Tensor& tok) = 0;
+  // dmemory += Σ_b dx[b, :M], dtok += dx[b, M:].
+  virtual void memory_concat_backward(const Tensor& dmemory, const Tensor& dtok, const Tensor& dx) = 0;
+  // ---- token rows: out [B, T, D] = x [B, S, D] without its first S − T rows per sequence -----------
+  virtual void token_rows_forward(const Tensor& out, const Tensor& x) = 0;
+  // dx[b, S−T:] += dout[b] (the memory rows receive nothing).
+  virtual void token_rows_backward(const Tensor& dx, const Tensor& dout) = 0;
+
+  // ---- broadcast vector add, in place: x[r, :] += v, v [D] ----------------------------------------
+  virtual void add_vector_forward(const Tensor& x, const Tensor& v) = 0;
+  // dv += Σ_rows dx.
+  virtual void add_vector_backward(const Tensor& dv, const Tensor& dx) = 0;
+
+  // ---- column tiling: out [R, n·W] = [x | x | ... ] for x [R, W] (n copies) -------------------------
+  virtual void tile_columns_forward(const Tensor& out, const Tensor& x) = 0;
+  // dx += Σ_copies dout[:, k·W:(k+1)·W].
+  virtual void tile_columns_backward(const Tensor& dx, const Tensor& dout) = 0;
+
+  // ---- the PR's differential-attention λ per head: λ = e^{q1}·e^{k1} − e^{q2}·e^{k2} + init -------
+  // All five tensors hold H values.
+  virtual void diff_lambda_forward(const Tensor& lambda, const Tensor& lq1, const Tensor& lk1, const Tensor& lq2,
+                                   const Tensor& lk2, float lambda_init) = 0;
+  virtual void diff_lambda_backward(const Tensor& dlq1, const Tensor& dlk1, const Tensor& dlq2, const Tensor& dlk2,
+                                    const Tensor& dlambda, const Tensor& lq1, const Tensor& lk1, const Tensor& lq2,
+                                    const Tensor& lk2) = 0;
+
+  // ---- logistic sigmoid: out = 1 / (1 + e^{−x}) ------------------------------------------------------
+  virtual void sigmoid_forward(const Tensor& out, const Tensor& x) = 0;
+  // dx += dout · out · (1 − out)  (out is the forward's result).
+  virtual void sigmoid_backward(const Tensor& dx, const Tensor& dout, const Tensor& out) = 0;
+
+  // ---- differential combine of paired attention heads --------------------------------------------
+  // a [B, S, 2H, hd] holds 2H attention outputs, out [B, S, H, hd]. Head i pairs (a1, a2) =
+  // (a[i], a[H + i]) (the PR's two query sets) or, when interleaved, (a[2i], a[2i + 1]) (DIFF V2);
+  // out_i = a1 − λ·a2 with λ [H] (one per head) or [B·S, H] (one per token and head).
+  virtual void diff_combine_forward(const Tensor& out, const Tensor& a, const Tensor& lambda, bool interleaved) = 0;
+  // da += ∂/∂a, dlambda += −Σ a2 ⊙ dout (summed over rows as well when λ is per head).
+  virtual void diff_combine_backward(const Tensor& da, const Tensor& dlambda, const Tensor& dout, const Tensor& a,
+                                     const Tensor& lambda, bool interleaved) = 0;
+
+  // ---- the PR's per-row int8 fake quantization (fake_quant_per_row), forward only --------------------
+  // Per row of w [R, C]: clip = torch.quantile(|w_r|, 0.9999984) (linear interpolation), scale =
+  // max(clip/127, 1/127) kept in fp32 (the artifact stores it in fp16: see docs/dart.md),
+  // q = clamp(round_half_even(clamp(w, ±clip)/scale), ±127), out = w + (q·scale − w) as the PR
+  // evaluates it. The straight-through estimator's backward is the identity: no backward op.
+  // out may equal w.
+  virtual void fake_quant_rows_forward(const Tensor& out, const Tensor& w) = 0;
+
+  // ==== Pluggable block ops (τ-fusion, DAAM density gate, headwise gate: docs/blocks.md) ==========
+  // Every op is per row (token), so the blocks built on them never mix positions.
+  // ---- τ-fusion controller input: features [R, (n+1)·k] = [s_0 | ... | s_{n−1} | D] per row, -------
+  // D = Σ_{i<j} |s_i − s_j| (elementwise), from the n stacked streams [n, R, k].
+  virtual void tau_features_forward(const Tensor& features, const Tensor& streams) = 0;
+  // dstreams[i] += dfeatures[:, i·k:(i+1)·k] + Σ_{j≠i} sign(s_i − s_j) ⊙ dfeatures[:, n·k:]  (sign(0) = 0).
+  virtual void tau_features_backward(const Tensor& dstreams, const Tensor& dfeatures, const Tensor& streams) = 0;
+
+  // ---- GELU, erf form (torch's default): out = x·Φ(x) ---------------------------------------------
+  virtual void gelu_forward(const Tensor& out, const Tensor& x) = 0;
+  virtual void gelu_backward(const Tensor& dx, const Tensor& dout, const Tensor& x) = 0;
+
+  // ---- gated scaled add, in place: x += (gate ⊙ s) ⊙ y, gate and y [R, D], s [D] ------------------
+  // (gate·s is formed first, so a gate of 0.5 and s = 2m reproduce m ⊙ y exactly.)
+  virtual void gated_add_forward(const Tensor& x, const Tensor& gate, const Tensor& s, const Tensor& y) = 0;
+  // dy += gate ⊙ s ⊙ dx, dgate += s ⊙ y ⊙ dx, ds += Σ_rows gate ⊙ y ⊙ dx (dx flows through unchanged).
+  virtual void gated_add_backward(const Tensor& dy, const Tensor& dgate, const Tensor& ds, const Tensor& dx,
+                                  const Tensor& gate, const Tensor& s, const Tensor& y) = 0;
+
+  // ---- DAAM density gate over the features of each row, in g groups of m = D/g -------------------
+  // Per row and group: μ = mean, σ² = mean((x − μ)²), rstd = 1/√(σ² + eps) (both saved, [R, g]);
+  // gate = Σ_j π_j·exp(−((x − μ − offset_j)·rstd)² / (2·scale_j)) over N Gaussians, offset, scale
+  // and mix [g, N], π = softmax(mix[grp]); mix may be an empty view (Tensor{}) when N = 1 (π = 1).
+  // out = x ⊙ gate, or x + x ⊙ gate when residual.
+  virtual void daam_gate_forward(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& x,
+                                 const Tensor& offset, const Tensor& scale, const Tensor& mix, float eps,
+                                 bool residual) = 0;
+  // dx += ∂/∂x (through the gate's μ and σ² too), doffset, dscale, dmix += Σ_rows (dmix empty iff mix is).
+  virtual void daam_gate_backward(const Tensor& dx, const Tensor& doffset, const Tensor& dscale, const Tensor& dmix,
+                                  const Tensor& dout, const Tensor& x, const Tensor& mean, const Tensor& rstd,
+                                  const Tensor& offset, const Tensor& scale, const Tensor& mix, bool residual) = 0;
+  // density [R, g] = the gate averaged over each group's features (DAAM's "density activation", the
+  // input of its Importance Factor), from the statistics a daam_gate_forward saved. Forward only.
+  virtual void daam_density_forward(const Tensor& density, const Tensor& x, const Tensor& mean, const Tensor& rstd,
+                                    const Tensor& offset, const Tensor& scale, const Tensor& mix) = 0;
+
+  // ---- per-(row, head) gate: out[r, h, :] = x[r, h, :] · gain · gate[r, h] ------------------------
+  // x and out [R, H, hd] (or [B, T, H, hd]), gate [R, H].
+  virtual void head_gate_forward(const Tensor& out, const Tensor& x, const Tensor& gate, float gain) = 0;
+  // dx += gain·gate ⊙ dout, dgate[r, h] += gain · Σ_d dout ⊙ x.
+  virtual void head_gate_backward(const Tensor& dx, const Tensor& dgate, const Tensor& dout, const Tensor& x,
+                                  const Tensor& gate, float gain) = 0;
 };
 
 std::unique_ptr<Backend> make_cpu_backend();

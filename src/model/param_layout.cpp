@@ -62,7 +62,8 @@ void ParamLayout::initialize(float* buffer, uint64_t seed) const {
         for (int64_t i = 0; i < n; ++i) p[i] = spec.init_value;
         break;
       case InitKind::ResidMix: {
-        const int64_t d = spec.cols();
+        // [2, d] (gpt) or [2, L, d] (DART's per-loop mixes): the first half ones, the second zeros.
+        const int64_t d = spec.numel() / 2;
         for (int64_t i = 0; i < d; ++i) p[i] = 1.0f, p[d + i] = 0.0f;
         break;
       }

@@ -1,10 +1,12 @@
 #include "backend/cpu/cpu_backend.h"
 
 #include <climits>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 
 #include "backend/cpu/ops_attention.h"
+#include "backend/cpu/ops_dart.h"
 #include "backend/cpu/ops_elementwise.h"
 #include "backend/cpu/ops_loss.h"
 #include "backend/cpu/ops_matmul.h"
@@ -406,6 +408,208 @@ void CpuBackend::newton_schulz(const Tensor& out, const Tensor& g, int steps, co
   require_disjoint(op, "out", out, "workspace", workspace);
   require_disjoint(op, "g", g, "workspace", workspace);
   cpu::newton_schulz<float>(out.f32(), g.f32(), rows, cols, steps, workspace.f32());
+}
+
+// ---- DART ops -------------------------------------------------------------------------------------------------------
+
+void CpuBackend::memory_concat_forward(const Tensor& x, const Tensor& memory, const Tensor& tok) {
+  const char* op = "memory_concat_forward";
+  for (auto [name, t] : {std::pair{"x", &x}, {"memory", &memory}, {"tok", &tok}}) f32(op, name, *t);
+  require_rank(op, "x", x, 3);
+  require_rank(op, "tok", tok, 3);
+  const int64_t batch = x.dim(0), seq = x.dim(1), dim = x.dim(2), tok_rows = tok.dim(1);
+  DG_CHECK(tok.dim(0) == batch && tok.dim(2) == dim && tok_rows <= seq,
+           op << ": tok " << describe(tok) << " must be [" << batch << ", T <= " << seq << ", " << dim << "] for x "
+              << describe(x));
+  require_numel(op, "memory", memory, (seq - tok_rows) * dim, "[memory rows, features of x]");
+  require_disjoint(op, "x", x, "tok", tok);
+  require_disjoint(op, "x", x, "memory", memory);
+  cpu::memory_concat_forward<float>(x.f32(), memory.f32(), tok.f32(), batch, seq - tok_rows, tok_rows, dim);
+}
+
+void CpuBackend::memory_concat_backward(const Tensor& dmemory, const Tensor& dtok, const Tensor& dx) {
+  const char* op = "memory_concat_backward";
+  for (auto [name, t] : {std::pair{"dmemory", &dmemory}, {"dtok", &dtok}, {"dx", &dx}}) f32(op, name, *t);
+  require_rank(op, "dx", dx, 3);
+  require_rank(op, "dtok", dtok, 3);
+  const int64_t batch = dx.dim(0), seq = dx.dim(1), dim = dx.dim(2), tok_rows = dtok.dim(1);
+  DG_CHECK(dtok.dim(0) == batch && dtok.dim(2) == dim && tok_rows <= seq,
+           op << ": dtok " << describe(dtok) << " must be [" << batch << ", T <= " << seq << ", " << dim
+              << "] for dx " << describe(dx));
+  require_numel(op, "dmemory", dmemory, (seq - tok_rows) * dim, "[memory rows, features of dx]");
+  require_disjoint(op, "dx", dx, "dtok", dtok);
+  require_disjoint(op, "dx", dx, "dmemory", dmemory);
+  cpu::memory_concat_backward<float>(dmemory.f32(), dtok.f32(), dx.f32(), batch, seq - tok_rows, tok_rows, dim);
+}
+
+namespace {
+void token_rows_shape(const char* op, const char* small_name, const Tensor& small, const char* big_name,
+                      const Tensor& big) {
+  require_rank(op, small_name, small, 3);
+  require_rank(op, big_name, big, 3);
+  DG_CHECK(small.dim(0) == big.dim(0) && small.dim(2) == big.dim(2) && small.dim(1) <= big.dim(1),
+           op << ": " << small_name << " " << describe(small) << " must be [" << big.dim(0) << ", T <= " << big.dim(1)
+              << ", " << big.dim(2) << "] for " << big_name << " " << describe(big));
+  require_disjoint(op, small_name, small, big_name, big);
+}
+}  // namespace
+
+void CpuBackend::token_rows_forward(const Tensor& out, const Tensor& x) {
+  const char* op = "token_rows_forward";
+  f32(op, "out", out);
+  f32(op, "x", x);
+  token_rows_shape(op, "out", out, "x", x);
+  cpu::token_rows_forward<float>(out.f32(), x.f32(), x.dim(0), x.dim(1), out.dim(1), x.dim(2));
+}
+
+void CpuBackend::token_rows_backward(const Tensor& dx, const Tensor& dout) {
+  const char* op = "token_rows_backward";
+  f32(op, "dx", dx);
+  f32(op, "dout", dout);
+  token_rows_shape(op, "dout", dout, "dx", dx);
+  cpu::token_rows_backward<float>(dx.f32(), dout.f32(), dx.dim(0), dx.dim(1), dout.dim(1), dx.dim(2));
+}
+
+void CpuBackend::add_vector_forward(const Tensor& x, const Tensor& v) {
+  const char* op = "add_vector_forward";
+  f32(op, "x", x);
+  f32(op, "v", v);
+  require_numel(op, "v", v, x.dim(-1), "one per feature of x");
+  require_disjoint(op, "x", x, "v", v);
+  cpu::add_vector_forward<float>(x.f32(), v.f32(), x.rows(), x.dim(-1));
+}
+
+void CpuBackend::add_vector_backward(const Tensor& dv, const Tensor& dx) {
+  const char* op = "add_vector_backward";
+  f32(op, "dv", dv);
+  f32(op, "dx", dx);
+  require_numel(op, "dv", dv, dx.dim(-1), "one per feature of dx");
+  require_disjoint(op, "dv", dv, "dx", dx);
+  cpu::add_vector_backward<float>(dv.f32(), dx.f32(), dx.rows(), dx.dim(-1));
+}
+
+namespace {
+int64_t tile_copies(const char* op, const char* wide_name, const Tensor& wide, const char* narrow_name,
+                    const Tensor& narrow) {
+  DG_CHECK(wide.rows() == narrow.rows() && narrow.dim(-1) > 0 && wide.dim(-1) % narrow.dim(-1) == 0,
+           op << ": " << wide_name << " " << describe(wide) << " must hold a whole number of copies of the rows of "
+              << narrow_name << " " << describe(narrow));
+  require_disjoint(op, wide_name, wide, narrow_name, narrow);
+  return wide.dim(-1) / narrow.dim(-1);
+}
+}  // namespace
+
+void CpuBackend::tile_columns_forward(const Tensor& out, const Tensor& x) {
+  const char* op = "tile_columns_forward";
+  f32(op, "out", out);
+  f32(op, "x", x);
+  const int64_t copies = tile_copies(op, "out", out, "x", x);
+  cpu::tile_columns_forward<float>(out.f32(), x.f32(), x.rows(), x.dim(-1), copies);
+}
+
+void CpuBackend::tile_columns_backward(const Tensor& dx, const Tensor& dout) {
+  const char* op = "tile_columns_backward";
+  f32(op, "dx", dx);
+  f32(op, "dout", dout);
+  const int64_t copies = tile_copies(op, "dout", dout, "dx", dx);
+  cpu::tile_columns_backward<float>(dx.f32(), dout.f32(), dx.rows(), dx.dim(-1), copies);
+}
+
+void CpuBackend::diff_lambda_forward(const Tensor& lambda, const Tensor& lq1, const Tensor& lk1, const Tensor& lq2,
+                                     const Tensor& lk2, float lambda_init) {
+  const char* op = "diff_lambda_forward";
+  for (auto [name, t] : {std::pair{"lambda", &lambda}, {"lq1", &lq1}, {"lk1", &lk1}, {"lq2", &lq2}, {"lk2", &lk2}}) {
+    f32(op, name, *t);
+    require_numel(op, name, *t, lambda.numel(), "one per head");
+  }
+  cpu::diff_lambda_forward<float>(lambda.f32(), lq1.f32(), lk1.f32(), lq2.f32(), lk2.f32(), lambda_init,
+                                  lambda.numel());
+}
+
+void CpuBackend::diff_lambda_backward(const Tensor& dlq1, const Tensor& dlk1, const Tensor& dlq2, const Tensor& dlk2,
+                                      const Tensor& dlambda, const Tensor& lq1, const Tensor& lk1, const Tensor& lq2,
+                                      const Tensor& lk2) {
+  const char* op = "diff_lambda_backward";
+  for (auto [name, t] : {std::pair{"dlq1", &dlq1}, {"dlk1", &dlk1}, {"dlq2", &dlq2}, {"dlk2", &dlk2},
+                         {"dlambda", &dlambda}, {"lq1", &lq1}, {"lk1", &lk1}, {"lq2", &lq2}, {"lk2", &lk2}}) {
+    f32(op, name, *t);
+    require_numel(op, name, *t, dlambda.numel(), "one per head");
+  }
+  cpu::diff_lambda_backward<float>(dlq1.f32(), dlk1.f32(), dlq2.f32(), dlk2.f32(), dlambda.f32(), lq1.f32(), lk1.f32(),
+                                   lq2.f32(), lk2.f32(), dlambda.numel());
+}
+
+void CpuBackend::sigmoid_forward(const Tensor& out, const Tensor& x) {
+  const char* op = "sigmoid_forward";
+  f32(op, "out", out);
+  f32(op, "x", x);
+  require_same_numel(op, "out", out, "x", x);
+  cpu::sigmoid_forward<float>(out.f32(), x.f32(), x.numel());
+}
+
+void CpuBackend::sigmoid_backward(const Tensor& dx, const Tensor& dout, const Tensor& out) {
+  const char* op = "sigmoid_backward";
+  for (auto [name, t] : {std::pair{"dx", &dx}, {"dout", &dout}, {"out", &out}}) f32(op, name, *t);
+  require_same_numel(op, "dx", dx, "out", out);
+  require_same_numel(op, "dout", dout, "out", out);
+  cpu::sigmoid_backward<float>(dx.f32(), dout.f32(), out.f32(), out.numel());
+}
+
+namespace {
+cpu::DiffCombineShape diff_combine_shape(const char* op, const Tensor& out, const Tensor& a, const Tensor& lambda,
+                                         bool interleaved) {
+  require_rank(op, "a", a, 4);
+  require_rank(op, "out", out, 4);
+  DG_CHECK(a.dim(2) % 2 == 0, op << ": a " << describe(a) << " must hold an even number (2H) of heads");
+  cpu::DiffCombineShape s{a.dim(0) * a.dim(1), a.dim(2) / 2, a.dim(3), false, interleaved};
+  DG_CHECK(out.dim(0) == a.dim(0) && out.dim(1) == a.dim(1) && out.dim(2) == s.heads && out.dim(3) == s.head_dim,
+           op << ": out " << describe(out) << " must be [" << a.dim(0) << ", " << a.dim(1) << ", " << s.heads << ", "
+              << s.head_dim << "] for a " << describe(a));
+  DG_CHECK(lambda.numel() == s.heads || lambda.numel() == s.rows * s.heads,
+           op << ": lambda " << describe(lambda) << " must hold " << s.heads << " (per head) or " << s.rows * s.heads
+              << " (per token and head) values");
+  s.per_row_lambda = lambda.numel() == s.rows * s.heads && s.rows != 1;
+  return s;
+}
+}  // namespace
+
+void CpuBackend::diff_combine_forward(const Tensor& out, const Tensor& a, const Tensor& lambda, bool interleaved) {
+  const char* op = "diff_combine_forward";
+  for (auto [name, t] : {std::pair{"out", &out}, {"a", &a}, {"lambda", &lambda}}) f32(op, name, *t);
+  const cpu::DiffCombineShape s = diff_combine_shape(op, out, a, lambda, interleaved);
+  require_disjoint(op, "out", out, "a", a);
+  cpu::diff_combine_forward<float>(out.f32(), a.f32(), lambda.f32(), s);
+}
+
+void CpuBackend::diff_combine_backward(const Tensor& da, const Tensor& dlambda, const Tensor& dout, const Tensor& a,
+                                       const Tensor& lambda, bool interleaved) {
+  const char* op = "diff_combine_backward";
+  for (auto [name, t] : {std::pair{"da", &da}, {"dlambda", &dlambda}, {"dout", &dout}, {"a", &a}, {"lambda", &lambda}})
+    f32(op, name, *t);
+  const cpu::DiffCombineShape s = diff_combine_shape(op, dout, a, lambda, interleaved);
+  require_same_shape(op, "da", da, "a", a);
+  require_same_numel(op, "dlambda", dlambda, "lambda", lambda);
+  require_disjoint(op, "da", da, "dout", dout);
+  require_disjoint(op, "da", da, "dlambda", dlambda);
+  cpu::diff_combine_backward<float>(da.f32(), dlambda.f32(), dout.f32(), a.f32(), lambda.f32(), s);
+}
+
+void CpuBackend::fake_quant_rows_forward(const Tensor& out, const Tensor& w) {
+  const char* op = "fake_quant_rows_forward";
+  f32(op, "out", out);
+  f32(op, "w", w);
+  require_rank(op, "w", w, 2);
+  require_same_shape(op, "out", out, "w", w);
+  DG_CHECK(out.data == w.data || out.bytes() == 0 || w.bytes() == 0 ||
+               static_cast<const char*>(out.data) + out.bytes() <= static_cast<const char*>(w.data) ||
+               static_cast<const char*>(w.data) + w.bytes() <= static_cast<const char*>(out.data),
+           op << ": out and w must be the same buffer or disjoint");
+  const float* p = w.f32();
+  for (int64_t i = 0; i < w.numel(); ++i)
+    DG_CHECK(std::isfinite(p[i]), op << ": w[" << i << "] = " << p[i]
+                                     << " is not finite: fake quantization needs finite weights (did training diverge?)");
+  if (w.numel() == 0) return;
+  cpu::fake_quant_rows_forward<float>(out.f32(), w.f32(), w.dim(0), w.dim(1));
 }
 
 }  // namespace dg

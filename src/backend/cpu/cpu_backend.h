@@ -66,6 +66,47 @@ class CpuBackend final : public Backend {
                    const AdamHyper& hyper) override;
   void newton_schulz(const Tensor& out, const Tensor& g, int steps, const Tensor& workspace) override;
 
+  // DART ops (ops_dart.h).
+  void memory_concat_forward(const Tensor& x, const Tensor& memory, const Tensor& tok) override;
+  void memory_concat_backward(const Tensor& dmemory, const Tensor& dtok, const Tensor& dx) override;
+  void token_rows_forward(const Tensor& out, const Tensor& x) override;
+  void token_rows_backward(const Tensor& dx, const Tensor& dout) override;
+  void add_vector_forward(const Tensor& x, const Tensor& v) override;
+  void add_vector_backward(const Tensor& dv, const Tensor& dx) override;
+  void tile_columns_forward(const Tensor& out, const Tensor& x) override;
+  void tile_columns_backward(const Tensor& dx, const Tensor& dout) override;
+  void diff_lambda_forward(const Tensor& lambda, const Tensor& lq1, const Tensor& lk1, const Tensor& lq2,
+                           const Tensor& lk2, float lambda_init) override;
+  void diff_lambda_backward(const Tensor& dlq1, const Tensor& dlk1, const Tensor& dlq2, const Tensor& dlk2,
+                            const Tensor& dlambda, const Tensor& lq1, const Tensor& lk1, const Tensor& lq2,
+                            const Tensor& lk2) override;
+  void sigmoid_forward(const Tensor& out, const Tensor& x) override;
+  void sigmoid_backward(const Tensor& dx, const Tensor& dout, const Tensor& out) override;
+  void diff_combine_forward(const Tensor& out, const Tensor& a, const Tensor& lambda, bool interleaved) override;
+  void diff_combine_backward(const Tensor& da, const Tensor& dlambda, const Tensor& dout, const Tensor& a,
+                             const Tensor& lambda, bool interleaved) override;
+  void fake_quant_rows_forward(const Tensor& out, const Tensor& w) override;
+
+  // Pluggable block ops (ops_blocks.h).
+  void tau_features_forward(const Tensor& features, const Tensor& streams) override;
+  void tau_features_backward(const Tensor& dstreams, const Tensor& dfeatures, const Tensor& streams) override;
+  void gelu_forward(const Tensor& out, const Tensor& x) override;
+  void gelu_backward(const Tensor& dx, const Tensor& dout, const Tensor& x) override;
+  void gated_add_forward(const Tensor& x, const Tensor& gate, const Tensor& s, const Tensor& y) override;
+  void gated_add_backward(const Tensor& dy, const Tensor& dgate, const Tensor& ds, const Tensor& dx, const Tensor& gate,
+                          const Tensor& s, const Tensor& y) override;
+  void daam_gate_forward(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& x,
+                         const Tensor& offset, const Tensor& scale, const Tensor& mix, float eps,
+                         bool residual) override;
+  void daam_gate_backward(const Tensor& dx, const Tensor& doffset, const Tensor& dscale, const Tensor& dmix,
+                          const Tensor& dout, const Tensor& x, const Tensor& mean, const Tensor& rstd,
+                          const Tensor& offset, const Tensor& scale, const Tensor& mix, bool residual) override;
+  void daam_density_forward(const Tensor& density, const Tensor& x, const Tensor& mean, const Tensor& rstd,
+                            const Tensor& offset, const Tensor& scale, const Tensor& mix) override;
+  void head_gate_forward(const Tensor& out, const Tensor& x, const Tensor& gate, float gain) override;
+  void head_gate_backward(const Tensor& dx, const Tensor& dgate, const Tensor& dout, const Tensor& x,
+                          const Tensor& gate, float gain) override;
+
  private:
   // Rotary cos/sin tables for one (base, head_dim), grown to the longest sequence seen: rope runs
   // twice per attention layer per step, and recomputing the sincos values each time would cost more
