@@ -11,9 +11,16 @@
       Runs N optimizer steps on the same batch. O: every parameter (same names, F32) after the
       steps, and loss.<k> F32[1], the (training) loss at step k before its update.
 
-Both take --rope-precision float32|float64 (rotary tables as train_gpt.py builds them, in fp32, or
-in fp64), --threads N, and for DART --loops N (run N <= num_loops loops, as loop dropout does).
-Run it with Debian's /usr/bin/python3 (torch 1.13).
+  oracle.py block --inputs I.safetensors --out O.safetensors [--float64]
+      One pluggable block (blocks_reference.py, docs/blocks.md). I: metadata "block" (tau_fusion,
+      daam or head_gate) and "config" (JSON: the block's sizes), the inputs (stream.<i> | x | x,
+      attn), every parameter by its suffix name (mix.0, offset, weight, ...) and dout, the upstream
+      gradient. O: out, the block's interpretability output (tau | density | gate) and grad.<name>
+      for every input and parameter, of L = sum(dout * out).
+
+grads and steps take --rope-precision float32|float64 (rotary tables as train_gpt.py builds them, in
+fp32, or in fp64), --threads N, and for DART --loops N (run N <= num_loops loops, as loop dropout
+does); block takes --threads N. Run it with Debian's /usr/bin/python3 (torch 1.13).
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from blocks_reference import read_block_file, run_block  # noqa: E402
 from dart_reference import MODEL_NAME as DART_MODEL_NAME, DARTReference, build_dart  # noqa: E402
 from gpt_reference import GPTConfig, GPTReference, config_model_name, read_checkpoint, state_tensors  # noqa: E402
 from optim_reference import build_optimizers  # noqa: E402
@@ -129,6 +137,11 @@ def parse_args(argv):
             p.add_argument("--steps", type=int, required=True)
             p.add_argument("--lr-mul", type=float, default=1.0)
             p.add_argument("--start-step", type=int, default=0, help="0-based step index of the first step (Muon momentum warm-up)")
+    block = sub.add_parser("block")
+    block.add_argument("--inputs", required=True)
+    block.add_argument("--out", required=True)
+    block.add_argument("--float64", action="store_true", help="compute in float64 (outputs stay F32)")
+    block.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     args = parser.parse_args(argv)
     if args.command == "steps" and (args.steps < 0 or args.start_step < 0):
         parser.error("--steps and --start-step must be non-negative")
@@ -140,6 +153,15 @@ def main(argv=None) -> int:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     dtype = torch.float64 if args.float64 else torch.float32
+    if args.command == "block":
+        try:
+            kind, config, tensors = read_block_file(args.inputs)
+            out = run_block(kind, config, tensors, dtype, origin=args.inputs)
+            write_safetensors(args.out, out, {"format": "dartgolf-oracle-v1", "command": "block", "block": kind})
+        except (ValueError, OSError) as exc:
+            print(f"oracle.py: error: {exc}", file=sys.stderr)
+            return 2
+        return 0
     rope_dtype = torch.float64 if args.rope_precision == "float64" else torch.float32
     try:
         model = load_model(args.checkpoint, dtype=dtype, rope_dtype=rope_dtype)

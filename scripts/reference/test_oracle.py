@@ -5,7 +5,9 @@ Checks the safetensors reader/writer, the model against a naive NumPy re-impleme
 separately below, causality, gradients against finite differences (fp64), the CLI's file contract,
 and the optimizers (Muon's orthogonalisation, first-step updates, loss going down); the same for
 DART (the PR's parameter count and names, B > 1 layout, DIFF and DIFF V2, memory tokens, deep
-supervision, --loops, the fake quant's rule and straight-through gradient, the PR's optimizer split).
+supervision, --loops, the fake quant's rule and straight-through gradient, the PR's optimizer split);
+and the pluggable blocks (τ-fusion, DAAM, head gate) against NumPy loops, finite differences,
+per-token independence, the τ-fusion init rule, and the `block` subcommand's file contract.
 """
 
 from __future__ import annotations
@@ -993,6 +995,217 @@ class DARTOracleCliTest(unittest.TestCase):
         gpt = os.path.join(self.tmp.name, "gpt.safetensors")
         write_checkpoint(gpt, random_model(fixture_config(), seed=3))
         self.assertIn("--loops applies to DART checkpoints only", self.failing_oracle(gpt, "--loops", "2"))
+
+
+
+# ---------------------------------------------------------------------------------------------
+# Pluggable blocks (blocks_reference.py)
+# ---------------------------------------------------------------------------------------------
+
+
+def naive_tau_fusion(P, streams, n, latent):
+    """tau-fusion row by row in float64 NumPy (no code shared with blocks_reference.py)."""
+    rows = streams[0].shape[0]
+    out, taus = [], np.zeros((n, rows, P["mix.0"].shape[0]))
+    for r in range(rows):
+        f = [P[f"proj_in.{i}.weight"] @ streams[i][r] if latent else streams[i][r] for i in range(n)]
+        dis = sum(abs(f[i] - f[j]) for i in range(n) for j in range(i + 1, n))
+        feats = np.concatenate(f + [dis])
+        fused = 0.0
+        for i in range(n):
+            pre = P[f"ctrl.{i}.fc.weight"] @ feats + P[f"ctrl.{i}.fc.bias"]
+            hid = np.array([0.5 * v * (1.0 + math.erf(v / math.sqrt(2.0))) for v in pre])
+            tau = 1.0 / (1.0 + np.exp(-(P[f"ctrl.{i}.proj.weight"] @ hid + P[f"ctrl.{i}.proj.bias"])))
+            taus[i, r] = tau
+            fused = fused + tau * P[f"mix.{i}"] * f[i]
+        out.append(P["proj_out.weight"] @ fused if latent else fused)
+    return np.array(out), taus
+
+
+def naive_daam(P, x, groups, gaussians, residual, eps):
+    rows, d = x.shape
+    m = d // groups
+    out, density = np.zeros_like(x), np.zeros((rows, groups))
+    for r in range(rows):
+        for g in range(groups):
+            seg = x[r, g * m : (g + 1) * m]
+            mu = seg.mean()
+            var = ((seg - mu) ** 2).mean()
+            w = np.exp(P["mix_logits"][g]) if gaussians > 1 else np.ones(1)
+            pi = w / w.sum()
+            gate = np.zeros(m)
+            for j in range(gaussians):
+                y = (seg - (mu + P["offset"][g, j])) / math.sqrt(var + eps)
+                gate += pi[j] * np.exp(-(y**2) / (2.0 * P["scale"][g, j]))
+            out[r, g * m : (g + 1) * m] = seg + seg * gate if residual else seg * gate
+            density[r, g] = gate.mean()
+    return out, density
+
+
+class BlocksReferenceTest(unittest.TestCase):
+    TAU = {"streams": 3, "dim": 6, "latent": 0, "hidden": 5}
+    TAU_LATENT = {"streams": 2, "dim": 6, "latent": 4, "hidden": 3}
+    DAAM = {"dim": 12, "groups": 3, "gaussians": 1, "residual": False, "eps": 1e-5}
+    DAAM_MIX = {"dim": 12, "groups": 4, "gaussians": 3, "residual": True, "eps": 1e-5}
+    GATE = {"dim": 8, "heads": 2, "head_dim": 3, "identity_init": False}
+
+    @staticmethod
+    def random_case(kind, config, rows=5, seed=0):
+        """(block in float64 with random parameters, {name: tensor} inputs, params and dout)."""
+        from blocks_reference import build_block, input_names
+
+        gen = torch.Generator().manual_seed(seed)
+        block = build_block(kind, config).double()
+        tensors = {}
+        with torch.no_grad():
+            for name, p in block.named_parameters():
+                lo, hi = (0.8, 2.5) if name == "scale" else (-0.7, 0.7)
+                p.copy_(lo + (hi - lo) * torch.rand(p.shape, generator=gen, dtype=torch.float64))
+                tensors[name] = p.detach().clone()
+        for name in input_names(kind, block):
+            width = config["heads"] * config["head_dim"] if name == "attn" else config["dim"]
+            tensors[name] = 4 * torch.rand(rows, width, generator=gen, dtype=torch.float64) - 2
+        out_width = config["heads"] * config["head_dim"] if kind == "head_gate" else config["dim"]
+        tensors["dout"] = torch.rand(rows, out_width, generator=gen, dtype=torch.float64) - 0.5
+        return block, tensors
+
+    def test_tau_fusion_matches_naive_recomputation(self):
+        for config in (self.TAU, self.TAU_LATENT):
+            block, t = self.random_case("tau_fusion", config, seed=1)
+            n = config["streams"]
+            streams = [t[f"stream.{i}"] for i in range(n)]
+            out, tau = block(streams)
+            P = {k: v.numpy() for k, v in t.items()}
+            ref_out, ref_tau = naive_tau_fusion(P, [s.numpy() for s in streams], n, config["latent"] > 0)
+            np.testing.assert_allclose(out.detach().numpy(), ref_out, rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(tau.detach().numpy(), ref_tau, rtol=1e-12, atol=1e-12)
+
+    def test_daam_matches_naive_recomputation(self):
+        for config in (self.DAAM, self.DAAM_MIX):
+            block, t = self.random_case("daam", config, seed=2)
+            out, density = block(t["x"])
+            P = {k: v.numpy() for k, v in t.items()}
+            ref_out, ref_density = naive_daam(P, t["x"].numpy(), config["groups"], config["gaussians"],
+                                              config["residual"], config["eps"])
+            np.testing.assert_allclose(out.detach().numpy(), ref_out, rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(density.detach().numpy(), ref_density, rtol=1e-12, atol=1e-12)
+
+    def test_head_gate_matches_naive_recomputation(self):
+        block, t = self.random_case("head_gate", self.GATE, seed=3)
+        out, gate = block(t["x"], t["attn"])
+        x, w, attn = t["x"].numpy(), t["weight"].numpy(), t["attn"].numpy().reshape(5, 2, 3)
+        ref_gate = 1.0 / (1.0 + np.exp(-(x @ w.T)))
+        np.testing.assert_allclose(gate.detach().numpy(), ref_gate, rtol=1e-12)
+        np.testing.assert_allclose(out.detach().numpy(), attn * ref_gate[..., None], rtol=1e-12)
+
+    def test_gradients_match_finite_differences(self):
+        from torch.nn.utils.stateless import functional_call
+
+        cases = [("tau_fusion", self.TAU), ("tau_fusion", self.TAU_LATENT), ("daam", self.DAAM),
+                 ("daam", self.DAAM_MIX), ("head_gate", self.GATE)]
+        for kind, config in cases:
+            with self.subTest(kind=kind, config=config):
+                block, t = self.random_case(kind, config, rows=3, seed=4)
+                names = [n for n, _ in block.named_parameters()]
+                from blocks_reference import input_names
+
+                inputs = input_names(kind, block)
+
+                def fn(*args):
+                    params = dict(zip(names, args[: len(names)]))
+                    xs = args[len(names):]
+                    call_args = (list(xs),) if kind == "tau_fusion" else tuple(xs)
+                    return functional_call(block, params, call_args)[0]
+
+                args = [t[n].clone().requires_grad_(True) for n in names + inputs]
+                self.assertTrue(torch.autograd.gradcheck(fn, args, eps=1e-6, atol=1e-6, rtol=1e-5))
+
+    def test_each_token_depends_only_on_its_own_row(self):
+        for kind, config in (("tau_fusion", self.TAU_LATENT), ("daam", self.DAAM_MIX), ("head_gate", self.GATE)):
+            with self.subTest(kind=kind):
+                from blocks_reference import input_names
+
+                block, t = self.random_case(kind, config, rows=6, seed=5)
+                names = input_names(kind, block)
+
+                def run(tensors):
+                    xs = [tensors[n] for n in names]
+                    return (block(xs) if kind == "tau_fusion" else block(*xs))[0].detach().reshape(6, -1)
+
+                before = run(t)
+                edited = dict(t)
+                for n in names:
+                    edited[n] = t[n].clone()
+                    edited[n][3] += 0.5
+                after = run(edited)
+                changed = [bool((before[r] != after[r]).any()) for r in range(6)]
+                self.assertEqual(changed, [r == 3 for r in range(6)])
+
+    def test_tau_fusion_step0_init_reproduces_the_mix(self):
+        # Zero last layer, bias 0 => tau = 1/2; mix = 2m => out = m0 x + m1 x0.
+        block, t = self.random_case("tau_fusion", {"streams": 2, "dim": 6, "latent": 0, "hidden": 4}, seed=6)
+        with torch.no_grad():
+            for i, m in enumerate((1.0, 0.0)):
+                block.ctrl[i].proj.weight.zero_()
+                block.ctrl[i].proj.bias.zero_()
+                block.mix[i].fill_(2 * m)
+        out, tau = block([t["stream.0"], t["stream.1"]])
+        self.assertTrue(torch.equal(out, t["stream.0"]))
+        self.assertTrue(bool((tau == 0.5).all()))
+
+    def block_file(self, kind, config, tensors, path):
+        write_safetensors(path, {k: v.float() for k, v in tensors.items()},
+                          {"block": kind, "config": json.dumps(config)})
+
+    def test_block_cli_contract(self):
+        from blocks_reference import run_block
+
+        with tempfile.TemporaryDirectory() as tmp:
+            for kind, config, extra in (("tau_fusion", self.TAU_LATENT, "tau"), ("daam", self.DAAM_MIX, "density"),
+                                        ("head_gate", self.GATE, "gate")):
+                with self.subTest(kind=kind):
+                    block, t = self.random_case(kind, config, seed=7)
+                    inp, out = os.path.join(tmp, f"{kind}.in"), os.path.join(tmp, f"{kind}.out")
+                    self.block_file(kind, config, t, inp)
+                    if kind == "daam":  # once as the C++ tests run it: a separate process
+                        result = run_cli(ORACLE, "block", "--float64", "--inputs", inp, "--out", out)
+                        self.assertEqual(result.returncode, 0, result.stderr)
+                    else:
+                        self.assertEqual(oracle_main(["block", "--float64", "--inputs", inp, "--out", out]), 0)
+                    got, metadata = read_safetensors(out)
+                    self.assertEqual(metadata["block"], kind)
+                    params = dict(block.named_parameters())
+                    inputs = [n for n in t if n not in params and n != "dout"]
+                    self.assertEqual(set(got), {"out", extra} | {f"grad.{n}" for n in list(params) + inputs})
+                    for n in list(params) + inputs:
+                        self.assertEqual(tuple(got[f"grad.{n}"].shape), tuple(t[n].shape), n)
+                        self.assertEqual(got[f"grad.{n}"].dtype, torch.float32)
+                    direct = run_block(kind, config, {k: v.float() for k, v in t.items()})
+                    for name, value in direct.items():
+                        np.testing.assert_allclose(got[name].numpy(), value.numpy(), rtol=1e-6, atol=1e-7,
+                                                   err_msg=name)
+
+    def test_block_cli_errors_name_the_problem(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            _, t = self.random_case("daam", self.DAAM_MIX, seed=8)
+            cases = []
+            missing = dict(t)
+            del missing["mix_logits"]
+            cases.append(("daam", self.DAAM_MIX, missing, "missing: mix_logits"))
+            cases.append(("mamba", self.DAAM_MIX, t, "unknown block 'mamba'"))
+            no_dout = dict(t)
+            del no_dout["dout"]
+            cases.append(("daam", self.DAAM_MIX, no_dout, "lacks dout"))
+            cases.append(("daam", dict(self.DAAM_MIX, groups=5), t, "groups=5"))
+            for i, (kind, config, tensors, needle) in enumerate(cases):
+                inp, out = os.path.join(tmp, f"{i}.in"), os.path.join(tmp, f"{i}.out")
+                self.block_file(kind, config, tensors, inp)
+                err = io.StringIO()
+                with contextlib.redirect_stderr(err):
+                    code = oracle_main(["block", "--inputs", inp, "--out", out])
+                self.assertEqual(code, 2, needle)
+                self.assertIn(needle, err.getvalue())
+                self.assertFalse(os.path.exists(out))
 
 
 if __name__ == "__main__":
