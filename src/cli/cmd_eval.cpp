@@ -24,6 +24,7 @@ void add_eval_command(CLI::App& app, Runner& run) {
     int64_t stride = 0;
     int64_t eval_batch_tokens = 0;
     std::vector<std::string> assignments;
+    std::string eval_loss;
   };
   auto options = std::make_shared<Options>();
   CLI::App* cmd = app.add_subcommand("eval", "Score a checkpoint or artifact: val_loss and val_bpb over the validation split");
@@ -41,6 +42,10 @@ void add_eval_command(CLI::App& app, Runner& run) {
                   "Tokens per forward pass (default: the run's training micro-batch, so scores match "
                   "training's validation bit for bit; smaller saves memory)")
       ->capture_default_str();
+  cmd->add_option("--eval-loss", options->eval_loss,
+                  "DART only: last_loop (the last loop's loss, default) or deep_supervision (PR 345's "
+                  "loop-weighted score, for comparison)")
+      ->check(CLI::IsMember({"last_loop", "deep_supervision"}));
   cmd->add_option("--set", options->assignments, "Override a setting, key=value (e.g. threads=2, val_max_tokens=65536)");
   cmd->callback([&run, options]() {
     run = [options]() {
@@ -54,6 +59,12 @@ void add_eval_command(CLI::App& app, Runner& run) {
       else checkpoint = load_checkpoint(path);
       Config config = from_artifact ? artifact::artifact_config(*packed, path) : checkpoint_config(*checkpoint, path);
       for (const std::string& a : options->assignments) config.set(a, "--set");
+      if (!options->eval_loss.empty()) {
+        DG_CHECK(config.get_string("model") == "dart",
+                 "--eval-loss applies to DART models; " << path.string() << " holds a " << config.get_string("model")
+                                                        << " model");
+        config.set_value("eval_loss", options->eval_loss, "--eval-loss");
+      }
       apply_thread_setting(config);
       const std::filesystem::path data_path = options->data_dir.empty() ? config.get_string("data_path") : options->data_dir;
       const std::filesystem::path tokenizer_path =

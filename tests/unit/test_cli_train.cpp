@@ -97,6 +97,28 @@ TEST_F(CliTrainTest, EvalRefusesACheckpointOfAnotherConfig) {
   EXPECT_EQ(both.exit_code, 2) << both.output;  // mutually exclusive: a usage error
 }
 
+TEST_F(CliTrainTest, EvalLossChoosesHowADartCheckpointIsScored) {
+  const std::string dart = small_run(
+      "--set iterations=2 --set model=dart --set num_loops=2 --set num_memory_tokens=2 --set delta_rank=2 "
+      "--set mlp_mult=2 --set qk_gain_init=1");
+  ASSERT_EQ(test::run_dartgolf(dart).exit_code, 0);
+  const std::string ckpt = test::quoted(dir_ / "run/final_model.safetensors");
+  const auto last = test::run_dartgolf("eval --checkpoint " + ckpt);
+  const auto weighted = test::run_dartgolf("eval --checkpoint " + ckpt + " --eval-loss deep_supervision");
+  ASSERT_EQ(last.exit_code, 0) << last.output;
+  ASSERT_EQ(weighted.exit_code, 0) << weighted.output;
+  const std::string last_bpb = last_match(last.output, "final_eval_exact val_loss:[0-9.]+ val_bpb:([0-9.]+)");
+  const std::string weighted_bpb = last_match(weighted.output, "final_eval_exact val_loss:[0-9.]+ val_bpb:([0-9.]+)");
+  ASSERT_FALSE(last_bpb.empty());
+  EXPECT_NE(last_bpb, weighted_bpb);  // the loop-weighted score is a different number
+  EXPECT_EQ(test::run_dartgolf("eval --checkpoint " + ckpt + " --eval-loss average").exit_code, 2);
+
+  ASSERT_EQ(test::run_dartgolf(small_run("--set iterations=1")).exit_code, 0);  // now a gpt checkpoint
+  const auto gpt = test::run_dartgolf("eval --checkpoint " + ckpt + " --eval-loss deep_supervision");
+  EXPECT_EQ(gpt.exit_code, 1);
+  EXPECT_NE(gpt.output.find("--eval-loss applies to DART models"), std::string::npos) << gpt.output;
+}
+
 TEST(CliBasics, VersionHelpAndUsageErrors) {
   const auto version = test::run_dartgolf("--version");
   EXPECT_EQ(version.exit_code, 0);
