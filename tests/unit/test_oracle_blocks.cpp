@@ -17,6 +17,7 @@
 #include "model/blocks/daam.h"
 #include "model/blocks/head_gate.h"
 #include "model/blocks/tau_fusion.h"
+#include "oracle_support.h"
 #include "test_support.h"
 #include "train/safetensors.h"
 
@@ -25,10 +26,7 @@ namespace {
 
 using FVec = std::vector<float>;
 
-bool torch_available() {
-  static const bool ok = std::system("/usr/bin/python3 -c 'import torch, numpy' >/dev/null 2>&1") == 0;
-  return ok;
-}
+using test::torch_available;
 
 FVec random_floats(int64_t n, uint64_t seed, float lo, float hi) {
   std::mt19937_64 rng(seed);

@@ -13,6 +13,7 @@
 #include "model/dart_model.h"
 #include "model/model_factory.h"
 #include "model_fixtures.h"
+#include "oracle_support.h"
 #include "test_support.h"
 #include "train/model_io.h"
 #include "train/optimizer.h"
@@ -21,11 +22,11 @@
 
 namespace dg {
 namespace {
-
-bool torch_available() {
-  static const bool ok = std::system("/usr/bin/python3 -c 'import torch, numpy' >/dev/null 2>&1") == 0;
-  return ok;
-}
+using test::expect_close;
+using test::floats_of;
+using test::run_oracle;
+using test::torch_available;
+using test::write_batch;
 
 // The oracle learns DART from dart_reference.py; skip visibly while a checkout lacks it.
 bool oracle_knows_dart() {
@@ -34,48 +35,6 @@ bool oracle_knows_dart() {
   return ok;
 }
 
-void run_oracle(const std::string& args) {
-  const std::string command =
-      "/usr/bin/python3 " + test::quoted(test::repo_root() / "scripts/reference/oracle.py") + " " + args;
-  const test::CommandResult r = test::run_command(command);
-  ASSERT_EQ(r.exit_code, 0) << "oracle failed: " << command << "\n" << r.output;
-}
-
-std::vector<float> floats_of(const SafetensorsFile& file, const std::string& name) {
-  const NamedTensorData* t = file.find(name);
-  EXPECT_NE(t, nullptr) << "oracle output lacks " << name;
-  if (t == nullptr) return {};
-  std::vector<float> out(t->bytes.size() / 4);
-  std::memcpy(out.data(), t->bytes.data(), t->bytes.size());
-  return out;
-}
-
-void write_batch(const std::filesystem::path& path, const std::vector<int32_t>& x, const std::vector<int32_t>& y,
-                 int64_t rows, int64_t seq) {
-  SafetensorsFile file;
-  auto add = [&](const char* name, const std::vector<int32_t>& ids) {
-    file.tensors.push_back(
-        NamedTensorData{name, "I32", {rows, seq}, std::string(reinterpret_cast<const char*>(ids.data()), ids.size() * 4)});
-  };
-  add("input_ids", x);
-  add("target_ids", y);
-  write_safetensors(path, file);
-}
-
-// max |a − b| ≤ rel · max |b| + abs_floor, reporting the worst element.
-void expect_close(const std::vector<float>& ours, const std::vector<float>& ref, double rel, double abs_floor,
-                  const std::string& what) {
-  ASSERT_EQ(ours.size(), ref.size()) << what;
-  double scale = 0, worst = 0;
-  size_t worst_i = 0;
-  for (float r : ref) scale = std::max(scale, std::fabs(static_cast<double>(r)));
-  for (size_t i = 0; i < ref.size(); ++i) {
-    const double d = std::fabs(static_cast<double>(ours[i]) - ref[i]);
-    if (d > worst) worst = d, worst_i = i;
-  }
-  EXPECT_LE(worst, rel * scale + abs_floor) << what << ": worst element " << worst_i << " ours " << ours[worst_i]
-                                            << " oracle " << ref[worst_i] << " (scale " << scale << ")";
-}
 
 struct OracleCase {
   std::vector<std::string> overrides;
