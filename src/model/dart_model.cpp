@@ -15,25 +15,17 @@ DartModel::DartModel(const DartShape& shape, Backend& backend, int64_t max_rows,
     : shape_(shape),
       backend_(backend),
       layout_(build_dart_layout(shape)),
+      buffers_(layout_, backend),
       max_rows_(max_rows),
       seq_len_(seq_len),
       full_seq_(seq_len + shape.num_memory_tokens),
       arena_(backend),
       loop_rng_(shape.seed ^ 0x6c6f6f70u) {  // "loop": a stream of its own, apart from the init's
   DG_CHECK(max_rows > 0 && seq_len > 0, "model: batch rows and sequence length must be positive");
-  const int64_t n = layout_.buffer_elements();
-  params_memory_ = backend_.allocate(n * 4);
-  grads_memory_ = backend_.allocate(n * 4);
-  params_ = Tensor(params_memory_, DType::F32, backend_.device(), {n});
-  grads_ = Tensor(grads_memory_, DType::F32, backend_.device(), {n});
-  forward_weights_ = params_;
   plan_activations();
 }
 
-DartModel::~DartModel() {
-  backend_.release(params_memory_);
-  backend_.release(grads_memory_);
-}
+DartModel::~DartModel() = default;
 
 void DartModel::plan_activations() {
   const DartShape& s = shape_;
@@ -124,25 +116,11 @@ void DartModel::plan_activations() {
   arena_.commit();
 }
 
-void DartModel::set_forward_weights(const Tensor& weights) {
-  if (weights.data == nullptr) {
-    forward_weights_ = params_;
-    return;
-  }
-  DG_CHECK(weights.numel() == params_.numel() && weights.device == params_.device,
-           "forward weights must match the parameter buffer (" << params_.numel() << " floats)");
-  forward_weights_ = weights;
-}
+void DartModel::set_forward_weights(const Tensor& weights) { buffers_.set_forward_weights(weights); }
 
-Tensor DartModel::param(const std::string& name) const {
-  const ParamSpec& spec = layout_.find(name);
-  return forward_weights_.slice(spec.offset, spec.offset + spec.numel());
-}
+Tensor DartModel::param(const std::string& name) const { return buffers_.weight(name); }
 
-Tensor DartModel::grad(const std::string& name) const {
-  const ParamSpec& spec = layout_.find(name);
-  return grads_.slice(spec.offset, spec.offset + spec.numel());
-}
+Tensor DartModel::grad(const std::string& name) const { return buffers_.grad(name); }
 
 DartModel::BlockParams DartModel::block_params(int64_t block, bool gradients) const {
   const std::string prefix = dart_block_prefix(shape_, block);

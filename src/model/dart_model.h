@@ -20,6 +20,7 @@
 #include "core/rng.h"
 #include "model/dart_shape.h"
 #include "model/language_model.h"
+#include "model/param_buffers.h"
 
 namespace dg {
 
@@ -30,8 +31,8 @@ class DartModel final : public LanguageModel {
   ~DartModel() override;
 
   const ParamLayout& layout() const override { return layout_; }
-  Tensor params() const override { return params_; }
-  Tensor grads() const override { return grads_; }
+  Tensor params() const override { return buffers_.params(); }
+  Tensor grads() const override { return buffers_.grads(); }
   void set_forward_weights(const Tensor& weights) override;
   int64_t max_rows() const override { return max_rows_; }
   int64_t seq_len() const override { return seq_len_; }
@@ -79,11 +80,8 @@ class DartModel final : public LanguageModel {
   DartShape shape_;
   Backend& backend_;
   ParamLayout layout_;
+  ParamBuffers buffers_;
   int64_t max_rows_, seq_len_, full_seq_;
-  Tensor params_, grads_;
-  Tensor forward_weights_;  // params_ or a QAT copy with the same layout
-  void* params_memory_ = nullptr;
-  void* grads_memory_ = nullptr;
   Arena arena_;
   std::vector<PassActs> passes_;
   std::vector<LoopActs> loops_acts_;

@@ -61,22 +61,13 @@ struct GptModel::GlobalActs {
 };
 
 GptModel::GptModel(const GptShape& shape, Backend& backend, int64_t max_rows, int64_t seq_len)
-    : shape_(shape), backend_(backend), layout_(build_gpt_layout(shape)), max_rows_(max_rows), seq_len_(seq_len),
+    : shape_(shape), backend_(backend), layout_(build_gpt_layout(shape)), buffers_(layout_, backend), max_rows_(max_rows), seq_len_(seq_len),
       arena_(backend) {
   DG_CHECK(max_rows > 0 && seq_len > 0, "model: batch rows and sequence length must be positive");
-  const int64_t n = layout_.buffer_elements();
-  params_memory_ = backend_.allocate(n * 4);
-  grads_memory_ = backend_.allocate(n * 4);
-  params_ = Tensor(params_memory_, DType::F32, backend_.device(), {n});
-  grads_ = Tensor(grads_memory_, DType::F32, backend_.device(), {n});
-  forward_weights_ = params_;
   plan_activations();
 }
 
-GptModel::~GptModel() {
-  backend_.release(params_memory_);
-  backend_.release(grads_memory_);
-}
+GptModel::~GptModel() = default;
 
 void GptModel::plan_activations() {
   const int64_t N = max_rows_ * seq_len_, D = shape_.model_dim, H = shape_.num_heads, hd = shape_.head_dim;
@@ -143,27 +134,18 @@ void GptModel::plan_activations() {
   arena_.commit();
 }
 
-void GptModel::set_forward_weights(const Tensor& weights) {
-  if (weights.data == nullptr) {
-    forward_weights_ = params_;
-    return;
-  }
-  DG_CHECK(weights.numel() == params_.numel() && weights.device == params_.device,
-           "forward weights must match the parameter buffer (" << params_.numel() << " floats)");
-  forward_weights_ = weights;
-}
+void GptModel::set_forward_weights(const Tensor& weights) { buffers_.set_forward_weights(weights); }
 
-Tensor GptModel::param(const std::string& name) const {
-  const ParamSpec& spec = layout_.find(name);
-  Tensor t = forward_weights_.slice(spec.offset, spec.offset + spec.numel());
-  return spec.shape.size() == 2 ? t.view({spec.shape[0], spec.shape[1]}) : t;
+namespace {
+// gpt's matrices are used as [rows, cols] views; vectors stay flat.
+Tensor shaped(const Tensor& flat, const ParamSpec& spec) {
+  return spec.shape.size() == 2 ? flat.view({spec.shape[0], spec.shape[1]}) : flat;
 }
+}  // namespace
 
-Tensor GptModel::grad(const std::string& name) const {
-  const ParamSpec& spec = layout_.find(name);
-  Tensor t = grads_.slice(spec.offset, spec.offset + spec.numel());
-  return spec.shape.size() == 2 ? t.view({spec.shape[0], spec.shape[1]}) : t;
-}
+Tensor GptModel::param(const std::string& name) const { return shaped(buffers_.weight(name), layout_.find(name)); }
+
+Tensor GptModel::grad(const std::string& name) const { return shaped(buffers_.grad(name), layout_.find(name)); }
 
 GptModel::LayerParams GptModel::layer_params(int64_t l, bool gradients) const {
   auto get = [&](const char* suffix) { return gradients ? grad(block_name(l, suffix)) : param(block_name(l, suffix)); };

@@ -9,6 +9,7 @@
 #include "backend/arena.h"
 #include "model/gpt_shape.h"
 #include "model/language_model.h"
+#include "model/param_buffers.h"
 
 namespace dg {
 
@@ -21,8 +22,8 @@ class GptModel final : public LanguageModel {
   ~GptModel() override;
 
   const ParamLayout& layout() const override { return layout_; }
-  Tensor params() const override { return params_; }
-  Tensor grads() const override { return grads_; }
+  Tensor params() const override { return buffers_.params(); }
+  Tensor grads() const override { return buffers_.grads(); }
   void set_forward_weights(const Tensor& weights) override;
   int64_t max_rows() const override { return max_rows_; }
   int64_t seq_len() const override { return seq_len_; }
@@ -47,12 +48,9 @@ class GptModel final : public LanguageModel {
   GptShape shape_;
   Backend& backend_;
   ParamLayout layout_;
+  ParamBuffers buffers_;
   int64_t max_rows_;
   int64_t seq_len_;
-  Tensor params_, grads_;
-  Tensor forward_weights_;  // params_ or a QAT copy with the same layout
-  void* params_memory_ = nullptr;
-  void* grads_memory_ = nullptr;
   Arena arena_;
   std::vector<LayerActs> acts_;
   struct GlobalActs;
