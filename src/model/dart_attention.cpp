@@ -68,7 +68,10 @@ void DartModel::attention_forward(int64_t pass, const BlockParams& p) {
     backend_.sigmoid_forward(lam, A(a.lam_pre));
   }
   backend_.diff_combine_forward(heads(A(a.comb), s.num_heads), heads(A(a.att), QH), lam, s.diff_v2());
-  backend_.matmul(A(a.y_attn), A(a.comb), false, p.proj.view({D, D}), true, 1.0f, 0.0f);
+  const Tensor proj_in = blocks_.has_attn_output()
+                             ? blocks_.attn_output_forward(block_context(), pass, A(a.attn_norm), A(a.comb))
+                             : A(a.comb);
+  backend_.matmul(A(a.y_attn), proj_in, false, p.proj.view({D, D}), true, 1.0f, 0.0f);
 }
 
 // Reads ∂/∂y_attn from g.dy, adds the weight gradients into `dp` and leaves ∂/∂attn_norm in g.dnorm.
@@ -82,9 +85,22 @@ void DartModel::attention_backward(int64_t pass, const BlockParams& p, const Blo
   auto heads = [&](const Tensor& t, int64_t count) { return t.view({rows_, S, count, hd}); };
   const Tensor dnorm = A(g.dnorm), dcomb = A(g.dcomb), datt = A(g.datt);
 
-  // y = comb · projᵀ
-  backend_.matmul(dcomb, A(g.dy), false, p.proj.view({D, D}), false, 1.0f, 0.0f);
-  backend_.matmul(dp.proj.view({D, D}), A(g.dy), true, A(a.comb), false, 1.0f, 1.0f);
+  // y = proj_in · projᵀ, proj_in = comb or what the attn_output blocks made of it.
+  bool dnorm_written = false;
+  if (!blocks_.has_attn_output()) {
+    backend_.matmul(dcomb, A(g.dy), false, p.proj.view({D, D}), false, 1.0f, 0.0f);
+    backend_.matmul(dp.proj.view({D, D}), A(g.dy), true, A(a.comb), false, 1.0f, 1.0f);
+  } else {
+    const Tensor dproj_in = A(g.dblock);
+    backend_.matmul(dproj_in, A(g.dy), false, p.proj.view({D, D}), false, 1.0f, 0.0f);
+    backend_.matmul(dp.proj.view({D, D}), A(g.dy), true, blocks_.attn_output_value(arena_, pass, n), false, 1.0f, 1.0f);
+    if (blocks_.has_head_gate()) {
+      // The head gate reads the normed input: its gradient joins the projections' below.
+      backend_.fill(dnorm, 0.0f);
+      dnorm_written = true;
+    }
+    blocks_.attn_output_backward(block_context(), pass, A(a.attn_norm), A(a.comb), dproj_in, dcomb, dnorm);
+  }
 
   // comb = a1 − λ·a2, and λ's own inputs.
   const Tensor lam = s.diff_v2() ? A(a.lam) : arena_.get(a.lam);
@@ -92,7 +108,6 @@ void DartModel::attention_backward(int64_t pass, const BlockParams& p, const Blo
   backend_.fill(datt, 0.0f);
   backend_.fill(dlam, 0.0f);
   backend_.diff_combine_backward(heads(datt, QH), dlam, heads(dcomb, H), heads(A(a.att), QH), lam, s.diff_v2());
-  bool dnorm_written = false;
   if (!s.diff_v2()) {
     backend_.diff_lambda_backward(dp.lambda_q1, dp.lambda_k1, dp.lambda_q2, dp.lambda_k2, dlam, p.lambda_q1,
                                   p.lambda_k1, p.lambda_q2, p.lambda_k2);
@@ -100,7 +115,7 @@ void DartModel::attention_backward(int64_t pass, const BlockParams& p, const Blo
     const Tensor dlam_pre = act(g.dlam_pre, n);
     backend_.fill(dlam_pre, 0.0f);
     backend_.sigmoid_backward(dlam_pre, dlam, lam);
-    backend_.matmul(dnorm, dlam_pre, false, p.lambda_proj.view({H, D}), false, 1.0f, 0.0f);
+    backend_.matmul(dnorm, dlam_pre, false, p.lambda_proj.view({H, D}), false, 1.0f, dnorm_written ? 1.0f : 0.0f);
     backend_.matmul(dp.lambda_proj.view({H, D}), dlam_pre, true, A(a.attn_norm), false, 1.0f, 1.0f);
     dnorm_written = true;
   }

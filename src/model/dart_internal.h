@@ -41,6 +41,9 @@ struct DartModel::GlobalActs {
   int dx, dx_alt, dx0, dy, dnorm, dh, dfc, dcomb, datt, dq, dq_rot, dq_raw, dk, dk_raw, dv_att, dv, dlam, dlam_pre,
       dgain_ext, dmix, dw, dlogits, dfinal, dtok_x, dtok, demb;
   std::vector<int> dskip;  // per encoder loop: gradient arriving through its skip
+  int dblock = -1;           // [N, D] gradient scratch of the mlp_input and block_output sites
+  int dfused = -1;           // loop_output: ∂/∂(the fused head input)
+  std::vector<int> dloop;    // loop_output: per loop, ∂/∂(its output) through the fusion
 };
 
 // One block's tensors as flat views (per-loop tensors hold L rows); parameters or gradients.

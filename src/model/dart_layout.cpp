@@ -1,5 +1,7 @@
 #include "model/dart_layout.h"
 
+#include "model/dart_blocks.h"
+
 namespace dg {
 
 std::string dart_block_prefix(const DartShape& s, int64_t block) {
@@ -15,6 +17,9 @@ ParamLayout build_dart_layout(const DartShape& s) {
   // and mlp_scale (2-D but control-named) and the 3-D delta_A/delta_B go to the scalar Adam with
   // the λ vectors, q_gain, resid_mix, memory and skip_weights (the PR's log: matrix_params
   // 3,276,800, scalar_params 117,800).
+  // Pluggable blocks (docs/blocks.md) follow each block's own tensors, and the model-level ones
+  // come last; a τ-fusion at loop_input replaces resid_mix.
+  DartBlocks blocks(s);
   ParamLayout layout;
   const int64_t d = s.model_dim, L = s.num_loops, r = s.delta_rank, H = s.num_heads;
   layout.add("memory", {1, s.num_memory_tokens, d}, OptimGroup::Scalar, InitKind::Normal, 0.02f);
@@ -24,7 +29,7 @@ ParamLayout build_dart_layout(const DartShape& s) {
     const std::string p = dart_block_prefix(s, b);
     layout.add(p + "attn_scale", {L, d}, OptimGroup::Scalar, InitKind::Constant, 1.0f);
     layout.add(p + "mlp_scale", {L, d}, OptimGroup::Scalar, InitKind::Constant, 1.0f);
-    layout.add(p + "resid_mix", {2, L, d}, OptimGroup::Scalar, InitKind::ResidMix);
+    if (!blocks.has_loop_input()) layout.add(p + "resid_mix", {2, L, d}, OptimGroup::Scalar, InitKind::ResidMix);
     if (!s.diff_v2()) {
       for (const char* name : {"attn.lambda_q1", "attn.lambda_k1", "attn.lambda_q2", "attn.lambda_k2"})
         layout.add(p + name, {H}, OptimGroup::Scalar, InitKind::Normal, 0.1f);
@@ -42,7 +47,9 @@ ParamLayout build_dart_layout(const DartShape& s) {
     layout.add(p + "mlp.fc.weight", {s.mlp_hidden, d}, OptimGroup::Matrix, InitKind::UniformFanIn);
     layout.add(p + "mlp.proj.weight", {d, s.mlp_hidden}, OptimGroup::Matrix, InitKind::Constant, 0.0f);
     layout.add(p + "loop_embed.weight", {L, d}, OptimGroup::Scalar, InitKind::Normal, 0.02f);
+    if (blocks.any()) blocks.add_block_params(b, layout);
   }
+  blocks.add_model_params(layout);
   return layout;
 }
 

@@ -3,6 +3,7 @@
 // dart_block.cpp, its attention in dart_attention.cpp.
 #include "model/dart_model.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
@@ -20,8 +21,10 @@ DartModel::DartModel(const DartShape& shape, Backend& backend, int64_t max_rows,
       seq_len_(seq_len),
       full_seq_(seq_len + shape.num_memory_tokens),
       arena_(backend),
-      loop_rng_(shape.seed ^ 0x6c6f6f70u) {  // "loop": a stream of its own, apart from the init's
+      loop_rng_(shape.seed ^ 0x6c6f6f70u),  // "loop": a stream of its own, apart from the init's
+      blocks_(shape) {
   DG_CHECK(max_rows > 0 && seq_len > 0, "model: batch rows and sequence length must be positive");
+  blocks_.bind(layout_);
   plan_activations();
 }
 
@@ -113,6 +116,12 @@ void DartModel::plan_activations() {
   g.dtok = f32({Nt, D});
   g.demb = f32({Nt, D});
   for (int64_t l = 0; l < DartShape::encoder_loops(s.num_loops); ++l) g.dskip.push_back(f32({N, D}));
+  if (blocks_.has_attn_output() || blocks_.has_mlp_input() || blocks_.has_block_output()) g.dblock = f32({N, D});
+  if (blocks_.has_loop_output()) {
+    g.dfused = f32({N, D});
+    for (int64_t l = 0; l < s.num_loops; ++l) g.dloop.push_back(f32({N, D}));
+  }
+  blocks_.plan(arena_, N);
   arena_.commit();
 }
 
@@ -131,7 +140,7 @@ DartModel::BlockParams DartModel::block_params(int64_t block, bool gradients) co
   BlockParams p;
   p.attn_scale = get("attn_scale");
   p.mlp_scale = get("mlp_scale");
-  p.resid_mix = get("resid_mix");
+  if (!blocks_.has_loop_input()) p.resid_mix = get("resid_mix");
   p.q_gain = get("attn.q_gain");
   if (!shape_.diff_v2()) {
     p.lambda_q1 = get("attn.lambda_q1");
@@ -161,7 +170,34 @@ Tensor DartModel::loop_output(int64_t loop) const {
   const bool skip_added = loop >= enc && loop - enc < DartShape::skip_count(loops_);
   const int64_t n = rows_ * full_seq_;
   if (skip_added) return act(a.x_skip, n);
-  return act(passes_[static_cast<size_t>(loop * shape_.num_unique_blocks + shape_.num_unique_blocks - 1)].x_out, n);
+  return pass_output(loop * shape_.num_unique_blocks + shape_.num_unique_blocks - 1);
+}
+
+Tensor DartModel::pass_output(int64_t pass) const {
+  const int64_t n = rows_ * full_seq_;
+  if (blocks_.has_block_output()) return blocks_.block_output_value(arena_, pass, n);
+  return act(passes_[static_cast<size_t>(pass)].x_out, n);
+}
+
+Tensor DartModel::head_input(int64_t loop) const {
+  if (blocks_.has_loop_output() && loop == loops_ - 1) return blocks_.loop_output_value(arena_, rows_ * full_seq_);
+  return loop_output(loop);
+}
+
+Tensor DartModel::skip_source(int64_t loop) const {
+  const int64_t enc = DartShape::encoder_loops(loops_), j = loop - enc;
+  if (loop < enc || j >= DartShape::skip_count(loops_)) return Tensor();
+  return loop_output(enc - 1 - j);
+}
+
+Tensor DartModel::skip_source_grad(int64_t loop) const {
+  const int64_t enc = DartShape::encoder_loops(loops_), j = loop - enc;
+  if (loop < enc || j >= DartShape::skip_count(loops_)) return Tensor();
+  return act(global_->dskip[static_cast<size_t>(enc - 1 - j)], rows_ * full_seq_);
+}
+
+BlockContext DartModel::block_context() const {
+  return BlockContext{backend_, arena_, buffers_.forward_weights(), buffers_.grads(), rows_ * full_seq_};
 }
 
 Tensor DartModel::pass_input(int64_t pass) const {
@@ -169,7 +205,7 @@ Tensor DartModel::pass_input(int64_t pass) const {
   if (pass == 0) return act(global_->x0, n);
   const int64_t B = shape_.num_unique_blocks;
   if (pass % B == 0) return loop_output(pass / B - 1);
-  return act(passes_[static_cast<size_t>(pass - 1)].x_out, n);
+  return pass_output(pass - 1);
 }
 
 double DartModel::forward(const ModelBatch& batch) {
@@ -214,9 +250,16 @@ double DartModel::forward_loops(const ModelBatch& batch, int64_t loops) {
       // U-Net across loops: the decoder loop's output plus skip_weights[j] ⊙ (encoder loop enc−1−j's output).
       const int64_t n = rows_ * full_seq_;
       const Tensor x = act(loops_acts_[static_cast<size_t>(l)].x_skip, n);
-      backend_.copy(x, act(passes_[static_cast<size_t>(l * B + B - 1)].x_out, n));
+      backend_.copy(x, pass_output(l * B + B - 1));
       backend_.add_scaled_forward(x, param("skip_weights").slice(j * D, (j + 1) * D), loop_output(enc - 1 - j));
     }
+  }
+
+  if (blocks_.has_loop_output()) {
+    // The fusion's L streams: loop i's output, loops not run repeating the last one that was.
+    std::vector<Tensor> outputs;
+    for (int64_t i = 0; i < shape_.num_loops; ++i) outputs.push_back(loop_output(std::min(i, loops - 1)));
+    blocks_.loop_output_forward(block_context(), outputs);
   }
 
   // Only the heads the returned loss needs run now; backward computes any other it needs.
@@ -233,7 +276,7 @@ void DartModel::head_forward(int64_t loop) {
   if (a.head_done) return;
   const int64_t nt = rows_ * seq_len_, D = shape_.model_dim;
   // Only the T token rows of each sequence are scored: the memory rows never reach the head.
-  backend_.token_rows_forward(act(a.tok_x, nt).view({rows_, seq_len_, D}), loop_output(loop).view({rows_, full_seq_, D}));
+  backend_.token_rows_forward(act(a.tok_x, nt).view({rows_, seq_len_, D}), head_input(loop).view({rows_, full_seq_, D}));
   backend_.rmsnorm_forward(act(a.final_norm, nt), act(a.final_rstd, nt), act(a.tok_x, nt), kDartRmsEps);
   backend_.matmul(act(a.logits, nt), act(a.final_norm, nt), false, param("tok_emb.weight").view({shape_.vocab_size, D}),
                   true, 1.0f, 0.0f);
@@ -313,11 +356,27 @@ void DartModel::backward(float loss_scale) {
   backend_.fill(dx, 0.0f);
   backend_.fill(act(g.dx0, n), 0.0f);
   for (int64_t l = 0; l < enc; ++l) backend_.fill(act(g.dskip[static_cast<size_t>(l)], n), 0.0f);
+  const bool fused = blocks_.has_loop_output();
+  if (fused) {
+    // The last head reads the fused loops: its gradient reaches every loop's output through the fusion.
+    const Tensor dfused = act(g.dfused, n);
+    backend_.fill(dfused, 0.0f);
+    head_backward(loops - 1, static_cast<float>(loss_scale * weights.back() / static_cast<double>(nt)), dfused);
+    std::vector<Tensor> outputs, doutputs;
+    for (int64_t l = 0; l < shape_.num_loops; ++l) {
+      backend_.fill(act(g.dloop[static_cast<size_t>(l)], n), 0.0f);
+      outputs.push_back(loop_output(std::min(l, loops - 1)));
+      doutputs.push_back(act(g.dloop[static_cast<size_t>(std::min(l, loops - 1))], n));
+    }
+    blocks_.loop_output_backward(block_context(), outputs, doutputs, dfused);
+  }
 
   for (int64_t l = loops - 1; l >= 0; --l) {
     // dx holds the gradient of loop l's output from the loops after it; add its own head's.
     const double w = weights[static_cast<size_t>(l)];
-    if (w > 0.0) head_backward(l, static_cast<float>(loss_scale * w / static_cast<double>(nt)), dx);
+    if (fused) backend_.axpy(dx, 1.0f, act(g.dloop[static_cast<size_t>(l)], n));
+    if (w > 0.0 && !(fused && l == loops - 1))
+      head_backward(l, static_cast<float>(loss_scale * w / static_cast<double>(nt)), dx);
     if (l < enc) backend_.axpy(dx, 1.0f, act(g.dskip[static_cast<size_t>(l)], n));
     const int64_t j = l - enc;
     if (l >= enc && j < DartShape::skip_count(loops)) {
@@ -339,6 +398,16 @@ void DartModel::backward(float loss_scale) {
   backend_.fill(demb, 0.0f);
   backend_.rmsnorm_backward(demb, dtok, act(g.emb, nt), act(g.emb_rstd, nt));
   backend_.embedding_backward(grad("tok_emb.weight").view({shape_.vocab_size, D}), demb, act(g.inputs, nt));
+}
+
+}  // namespace dg
+
+namespace dg {
+
+void DartModel::observe_blocks(std::vector<BlockObservation>& out) {
+  out.clear();
+  if (!blocks_.any() || rows_ == 0) return;
+  blocks_.observe(block_context(), loops_, rows_, out);
 }
 
 }  // namespace dg

@@ -18,6 +18,7 @@
 
 #include "backend/arena.h"
 #include "core/rng.h"
+#include "model/dart_blocks.h"
 #include "model/dart_shape.h"
 #include "model/language_model.h"
 #include "model/param_buffers.h"
@@ -47,6 +48,7 @@ class DartModel final : public LanguageModel {
   // Gradient of loss_scale × the training loss of the last forward, ADDED into grads().
   void backward(float loss_scale) override;
   void token_losses(std::vector<float>& out) override;
+  void observe_blocks(std::vector<BlockObservation>& out) override;
 
   int64_t loops_run() const { return loops_; }
   // Per-target losses after loop l of the last forward (computed on demand).
@@ -68,7 +70,17 @@ class DartModel final : public LanguageModel {
 
   // Pass p's input: x0, the previous pass's output, or the previous loop's output.
   Tensor pass_input(int64_t pass) const;
+  // x_out, or its gated value with a block_output block.
+  Tensor pass_output(int64_t pass) const;
   Tensor loop_output(int64_t loop) const;
+  // What the head of `loop` reads: the loop's output, or the fused loops for the last loop with a
+  // loop_output block.
+  Tensor head_input(int64_t loop) const;
+  // The encoder output that loop l's U-Net skip adds (empty when loop l adds none): loop_input's
+  // third stream, with its gradient buffer.
+  Tensor skip_source(int64_t loop) const;
+  Tensor skip_source_grad(int64_t loop) const;
+  BlockContext block_context() const;
   void pass_forward(int64_t pass);
   void attention_forward(int64_t pass, const BlockParams& p);
   void pass_backward(int64_t pass, Tensor& dx, Tensor& dx_in);
@@ -87,6 +99,7 @@ class DartModel final : public LanguageModel {
   std::vector<LoopActs> loops_acts_;
   std::unique_ptr<GlobalActs> global_;
   Rng loop_rng_;
+  DartBlocks blocks_;
   int64_t rows_ = 0;   // sequences in the last forward
   int64_t loops_ = 0;  // loops the last forward ran
 };

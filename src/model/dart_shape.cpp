@@ -25,6 +25,24 @@ const char* eval_loss_name(DartShape::EvalLoss eval_loss) {
   return eval_loss == DartShape::EvalLoss::LastLoop ? "last_loop" : "deep_supervision";
 }
 
+namespace {
+// The sizes each block gets at its site (all sites are d wide), checked once so a bad entry fails
+// at startup naming it.
+void validate_block_sizes(const DartShape& s) {
+  for (size_t i = 0; i < s.blocks.size(); ++i) {
+    const blocks::BlockSpec& b = s.blocks[i];
+    const std::string where = "blocks[" + std::to_string(i) + "] (" + b.label() + ")";
+    switch (b.type) {
+      case blocks::BlockType::TauFusion:
+        DG_CHECK(b.latent <= s.model_dim, where << ": latent=" << b.latent << " exceeds model_dim=" << s.model_dim);
+        break;
+      case blocks::BlockType::Daam: blocks::daam_config(b, s.model_dim).validate(where); break;
+      case blocks::BlockType::HeadGate: break;
+    }
+  }
+}
+}  // namespace
+
 DartShape DartShape::from_config(const Config& c) {
   DartShape s;
   s.vocab_size = c.get_int("vocab_size");
@@ -74,6 +92,8 @@ DartShape DartShape::from_config(const Config& c) {
   DG_CHECK(s.loop_dropout_min_loops >= 1 && s.loop_dropout_min_loops <= s.num_loops,
            "loop_dropout_min_loops=" << s.loop_dropout_min_loops << " must be in 1..num_loops=" << s.num_loops);
   s.mlp_hidden = mlp_mult * s.model_dim;
+  s.blocks = blocks::parse_block_specs(c.at("blocks"), s.num_heads);
+  validate_block_sizes(s);
   return s;
 }
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "model/blocks/block_spec.h"
 
 namespace dg {
 
@@ -38,6 +39,7 @@ struct DartShape {
   bool loop_dropout = false;      // training draws the number of loops per batch
   int64_t loop_dropout_min_loops = 1;
   uint64_t seed = 1337;           // seeds the loop-dropout draws
+  std::vector<blocks::BlockSpec> blocks;  // pluggable blocks at their use sites (docs/blocks.md)
 
   // The PR's λ_init (the Differential Transformer's 0.8 − 0.6·e^{−0.3·depth} at depth 1), in double
   // as Python computes it; the λ op adds it to fp32 values as torch adds a Python float.

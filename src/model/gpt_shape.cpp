@@ -6,6 +6,8 @@ namespace dg {
 
 GptShape GptShape::from_config(const Config& c) {
   GptShape s;
+  DG_CHECK(c.at("blocks").empty(), "blocks=" << c.at("blocks").dump()
+                                             << ": pluggable blocks are DART's (set model=dart, e.g. --preset dart)");
   s.vocab_size = c.get_int("vocab_size");
   s.num_layers = c.get_int("num_layers");
   s.model_dim = c.get_int("model_dim");

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "model/block_observation.h"
 #include "model/param_layout.h"
 
 namespace dg {
@@ -43,6 +44,8 @@ class LanguageModel {
   virtual void backward(float loss_scale) = 0;
   // Per-target losses (nats) of the last forward, rows × seq_len.
   virtual void token_losses(std::vector<float>& out) = 0;
+  // Every pluggable-block use of the last forward (docs/blocks.md); none for a model without blocks.
+  virtual void observe_blocks(std::vector<BlockObservation>& out) { out.clear(); }
 
  protected:
   bool training_ = false;

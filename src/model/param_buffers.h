@@ -20,6 +20,8 @@ class ParamBuffers {
 
   Tensor params() const { return params_; }
   Tensor grads() const { return grads_; }
+  // The flat buffer the forward pass reads: params() or the QAT copy.
+  Tensor forward_weights() const { return forward_weights_; }
   // An empty tensor restores params().
   void set_forward_weights(const Tensor& weights);
   // Flat views of one named tensor: what the forward pass reads, and its gradient.

@@ -76,6 +76,7 @@ json default_settings() {
       {"eval_loss", "last_loop"},      // last_loop, or deep_supervision (the PR's loop-weighted score)
       {"loop_dropout", false},         // training draws the loop count per batch (never at eval)
       {"loop_dropout_min_loops", 1},   // ... uniformly from loop_dropout_min_loops..num_loops
+      {"blocks", json::array()},       // pluggable blocks [{"type", "site", options...}] (docs/blocks.md)
   };
 }
 
