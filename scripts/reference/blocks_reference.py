@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Dict, List, Mapping, Tuple
+from typing import Dict, List, Mapping, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -218,3 +218,67 @@ def read_block_file(path: str) -> Tuple[str, Dict, Dict[str, Tensor]]:
     if not isinstance(config, dict):
         raise ValueError(f"{path}: metadata \"config\" must be a JSON object")
     return kind, config, tensors
+
+
+def is_matrix_param(kind: str, name: str) -> bool:
+    """Whether a block tensor (by its suffix name) goes to Muon, per docs/blocks.md's tables: the
+    tau-fusion projection and controller matrices and the head gate's weight; biases, mix.* and
+    every DAAM tensor (2-D [g, N] as they are) go to the scalar Adam."""
+    if kind == "tau_fusion":
+        return name.endswith(".weight")
+    if kind == "head_gate":
+        return name == "weight"
+    if kind == "daam":
+        return False
+    raise ValueError(f"unknown block {kind!r}; known: {', '.join(BLOCK_KINDS)}")
+
+
+def _uniform_fan_in(weight: Tensor, generator: torch.Generator) -> None:
+    """nn.Linear's default: U(+-1/sqrt(fan_in)), fan_in = the weight's column count."""
+    bound = 1.0 / math.sqrt(weight.shape[1])
+    weight.uniform_(-bound, bound, generator=generator)
+
+
+@torch.no_grad()
+def init_block(kind: str, block: nn.Module, options: Mapping, generator: torch.Generator,
+               init_mix: Sequence[float] = ()) -> None:
+    """The C++ init rules (docs/blocks.md's tables). tau_fusion: W2 = 0 and b2 = init_logit, so
+    every tau starts at sigmoid(b), and mix_i = m_i / sigmoid(b) (init_mix m, default 1/n each),
+    so step 0 computes sum_i m_i f_i; daam: offset 0 (N = 1) or N(0, init_offset_std^2), scale
+    init_scale, mix_logits 0; head_gate: weight 0 with identity_init (gain 2), else U(fan-in)."""
+    if kind == "tau_fusion":
+        _init_tau_fusion(block, float(options.get("init_logit", 0.0)), init_mix, generator)
+    elif kind == "daam":
+        if block.gaussians == 1:
+            block.offset.zero_()
+        else:
+            block.offset.normal_(0.0, float(options.get("init_offset_std", 0.5)), generator=generator)
+        block.scale.fill_(float(options.get("init_scale", 2.0)))
+        if block.gaussians > 1:
+            block.mix_logits.zero_()
+    elif kind == "head_gate":
+        if bool(options.get("identity_init", True)):
+            block.weight.zero_()
+        else:
+            _uniform_fan_in(block.weight, generator)
+    else:
+        raise ValueError(f"unknown block {kind!r}; known: {', '.join(BLOCK_KINDS)}")
+
+
+def _init_tau_fusion(block: "TauFusionReference", init_logit: float, init_mix: Sequence[float],
+                     generator: torch.Generator) -> None:
+    n = block.streams
+    mix = list(init_mix) if len(init_mix) else [1.0 / n] * n
+    if len(mix) != n:
+        raise ValueError(f"tau_fusion: init_mix has {len(mix)} entries for {n} streams")
+    if block.latent > 0:
+        for proj in block.proj_in:
+            _uniform_fan_in(proj.weight, generator)
+        _uniform_fan_in(block.proj_out.weight, generator)
+    tau0 = torch.sigmoid(torch.tensor(init_logit, dtype=torch.float64))
+    for ctrl, scale, m in zip(block.ctrl, block.mix, mix):
+        _uniform_fan_in(ctrl.fc.weight, generator)
+        ctrl.fc.bias.zero_()
+        ctrl.proj.weight.zero_()
+        ctrl.proj.bias.fill_(init_logit)
+        scale.fill_(float(m / tau0))

@@ -29,18 +29,35 @@ attention_l ("diff_v2", Microsoft's DIFF V2): W as above, q = x W^T -> 2H query 
   as above; GQA with 2H/K query heads per KV head (so heads 2i, 2i+1 share one); per token and head
   lambda = sigmoid(x lambda_proj^T) (H entries); out_i = A(q_2i) - lambda_i A(q_2i+1); proj.
 A(q, k, v) = causal softmax(q k^T / sqrt(hd)) v over all S rows (memory rows first).
+
+Pluggable blocks (config `blocks`, docs/blocks.md "DART use sites"; modules in blocks_reference.py,
+the setting parsed by block_spec_reference.py). Each works on [rows, d] views (rows = B*S), one
+token at a time. With every site in use, pass (l, b) is
+  x = tau_in(x, x0[, skip_l]) + loop_embed[l]      loop_input, replaces resid_mix (which then
+                                                   does not exist); skip_l: see skip_stream_input
+  n1 = rmsnorm(x); comb = attention's head outputs [B, S, H*hd] (head h in columns h*hd..)
+  comb = attn_output blocks in config order (head_gate reads n1; daam gates comb)
+  x = x + attn_scale[l] * comb proj^T
+  n2 = daam(rmsnorm(x))                            mlp_input
+  x = x + mlp_scale[l] * mlp(n2);  x = daam(x)     block_output
+and the last run loop's head reads tau_out(loop outputs, each after its skip) (loop_output,
+model-level; streams past the run's loop count repeat its last loop's output). Tensor names:
+<block prefix><site>.<type>.<tensor> per unique block, loop_output.tau_fusion.<tensor> for the model.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass, fields
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
 
+from block_spec_reference import BlockSpec, blocks_setting, parse_block_specs
+from blocks_reference import build_block, init_block
 from gpt_reference import _coerce, apply_rotary, rms_norm, rotary_tables
 
 MODEL_NAME = "dart"
@@ -96,6 +113,8 @@ class DARTConfig:
     attention: str = "diff"
     qat_wq: bool = True
     eval_loss: str = "last_loop"
+    # pluggable blocks: the `blocks` setting, a list of {"type", "site", options...} (block_spec_reference)
+    blocks: list = dataclasses.field(default_factory=list)
     # optimizer (the PR's EMBED_LR, 0.05, is dartgolf's tied_embed_lr)
     tied_embed_lr: float = 0.05
     matrix_lr: float = 0.04
@@ -130,7 +149,9 @@ class DARTConfig:
             if field.name not in values:
                 continue
             where = f"{origin}: key {field.name!r}"
-            if field.type in ("str", str):
+            if field.name == "blocks":
+                kwargs[field.name] = blocks_setting(values[field.name], where)
+            elif field.type in ("str", str):
                 if not isinstance(values[field.name], str):
                     raise ValueError(f"{where}: expected a string, got {values[field.name]!r}")
                 kwargs[field.name] = values[field.name].strip().lower()
@@ -166,6 +187,22 @@ class DARTConfig:
             problems.append(f"eval_loss must be one of {', '.join(EVAL_LOSS_KINDS)} (got {self.eval_loss!r})")
         if problems:
             raise ValueError(f"{origin}: " + "; ".join(problems))
+        self.block_specs(origin)
+
+    def block_specs(self, origin: str = "config") -> List[BlockSpec]:
+        """The `blocks` setting parsed, plus the checks that need the model's shape."""
+        specs = parse_block_specs(self.blocks, self.num_heads, origin)
+        for spec in specs:
+            if spec.type == "tau_fusion" and spec.options["latent"] > self.model_dim:
+                raise ValueError(f"{origin}: {spec.where}: latent={spec.options['latent']} exceeds "
+                                 f"model_dim={self.model_dim}")
+            if spec.type == "daam" and self.model_dim % spec.options["groups"]:
+                raise ValueError(f"{origin}: {spec.where}: groups={spec.options['groups']} must divide "
+                                 f"model_dim={self.model_dim}")
+            if spec.site == "loop_output" and self.num_loops < 2:
+                raise ValueError(f"{origin}: {spec.where}: loop_output fuses the outputs of several loops "
+                                 f"(needs num_loops >= 2, got {self.num_loops})")
+        return specs
 
     @property
     def head_dim(self) -> int:
@@ -243,7 +280,10 @@ class DARTAttention(nn.Module):
             self.captured_wq.append(w)
         return w
 
-    def forward(self, x: Tensor, loop: int, cos: Tensor, sin: Tensor) -> Tensor:
+    def forward(self, x: Tensor, loop: int, cos: Tensor, sin: Tensor,
+                gate_heads: Optional[Callable[[Tensor], Tensor]] = None) -> Tensor:
+        """The projected attention of x; `gate_heads` (the attn_output blocks) maps the combined
+        head outputs [B, S, H*hd] to new ones before the projection."""
         batch, seq, d = x.shape
         M, hd = self.num_memory, self.head_dim
 
@@ -279,7 +319,9 @@ class DARTAttention(nn.Module):
             both = causal_attention(q, k, v)  # [B, 2H, S, hd]
             lam = torch.sigmoid(x @ self.lambda_proj.weight.t()).permute(0, 2, 1)[..., None]  # [B, H, S, 1]
             out = both[:, 0::2] - lam * both[:, 1::2]
-        out = out.permute(0, 2, 1, 3).reshape(batch, seq, d)
+        out = out.permute(0, 2, 1, 3).reshape(batch, seq, d)  # head h in columns h*hd..(h+1)*hd
+        if gate_heads is not None:
+            out = gate_heads(out)
         return out @ self.proj.weight.t()
 
 
@@ -294,24 +336,103 @@ class DARTMLP(nn.Module):
         return torch.relu(x @ self.fc.weight.t()).square() @ self.proj.weight.t()
 
 
-class DARTBlock(nn.Module):
-    """A unique block with its per-loop tensors (row l is used at loop l)."""
+def tau_stream_count(config: DARTConfig, spec: BlockSpec) -> int:
+    """loop_output fuses every loop; loop_input fuses x, x0 and, with skip_stream, the U-Net skip
+    (only when the model has skips at all: num_loops // 2 > 0)."""
+    if spec.site == "loop_output":
+        return config.num_loops
+    return 3 if spec.options["skip_stream"] and config.num_loops // 2 > 0 else 2
 
-    def __init__(self, config: DARTConfig):
+
+def tau_initial_mix(config: DARTConfig, spec: BlockSpec) -> List[float]:
+    """Step-0 mixes: loop_input starts as resid_mix's (1, 0) init (skip weight 0), loop_output
+    as the plain model (the last loop's output)."""
+    n = tau_stream_count(config, spec)
+    return [1.0] + [0.0] * (n - 1) if spec.site == "loop_input" else [0.0] * (n - 1) + [1.0]
+
+
+def build_site_block(config: DARTConfig, spec: BlockSpec) -> nn.Module:
+    """The blocks_reference module of one entry, sized for its DART site (every site is d wide)."""
+    sizes: Dict[str, object] = {"dim": config.model_dim}
+    if spec.type == "tau_fusion":
+        sizes["streams"] = tau_stream_count(config, spec)
+    elif spec.type == "head_gate":
+        sizes.update(heads=config.num_heads, head_dim=config.head_dim)
+    return build_block(spec.type, {**spec.options, **sizes})
+
+
+def by_rows(t: Tensor) -> Tensor:
+    """[B, S, d] -> [B*S, d]: the blocks treat every row (token or memory row) on its own."""
+    return t.reshape(-1, t.shape[-1])
+
+
+def apply_daam(daam: nn.Module, x: Tensor) -> Tensor:
+    return daam(by_rows(x))[0].reshape(x.shape)
+
+
+def apply_tau(tau: nn.Module, streams: Sequence[Tensor]) -> Tensor:
+    return tau([by_rows(s) for s in streams])[0].reshape(streams[0].shape)
+
+
+class DARTBlock(nn.Module):
+    """A unique block with its per-loop tensors (row l is used at loop l) and its pluggable
+    blocks (one instance per site, shared by every loop), registered after loop_embed in config
+    order as <site>.<type> (grouped by site: ModuleDicts cannot interleave two sites)."""
+
+    def __init__(self, config: DARTConfig, specs: Sequence[BlockSpec] = ()):
         super().__init__()
         d, L = config.model_dim, config.num_loops
+        self.specs = [s for s in specs if not s.model_level]
         self.attn_scale = nn.Parameter(torch.ones(L, d))
         self.mlp_scale = nn.Parameter(torch.ones(L, d))
-        self.resid_mix = nn.Parameter(torch.stack((torch.ones(L, d), torch.zeros(L, d))))
+        if not any(s.site == "loop_input" for s in self.specs):  # a loop_input tau-fusion replaces it
+            self.resid_mix = nn.Parameter(torch.stack((torch.ones(L, d), torch.zeros(L, d))))
         self.attn = DARTAttention(config)
         self.mlp = DARTMLP(config)
         self.loop_embed = nn.Embedding(L, d)
+        for spec in self.specs:
+            if spec.site not in self._modules:
+                self.add_module(spec.site, nn.ModuleDict())
+            self._modules[spec.site][spec.type] = build_site_block(config, spec)
 
-    def forward(self, x: Tensor, x0: Tensor, loop: int, cos: Tensor, sin: Tensor) -> Tensor:
-        x = self.resid_mix[0, loop] * x + self.resid_mix[1, loop] * x0
+    def plugged(self, site: str) -> List[Tuple[str, nn.Module]]:
+        """(type, module) of the blocks at `site`, in config order."""
+        return list(self._modules[site].items()) if site in self._modules else []
+
+    def plugged_block(self, site: str, kind: str) -> Optional[nn.Module]:
+        return dict(self.plugged(site)).get(kind)
+
+    def mix_input(self, x: Tensor, x0: Tensor, loop: int, skip: Optional[Tensor]) -> Tensor:
+        tau = self.plugged_block("loop_input", "tau_fusion")
+        if tau is None:
+            return self.resid_mix[0, loop] * x + self.resid_mix[1, loop] * x0
+        streams = [x, x0]
+        if tau.streams == 3:
+            streams.append(skip if skip is not None else torch.zeros_like(x))
+        return apply_tau(tau, streams)
+
+    def gate_heads(self, comb: Tensor, n1: Tensor) -> Tensor:
+        for kind, block in self.plugged("attn_output"):
+            if kind == "head_gate":
+                comb = block(by_rows(n1), by_rows(comb))[0].reshape(comb.shape)
+            else:
+                comb = apply_daam(block, comb)
+        return comb
+
+    def forward(self, x: Tensor, x0: Tensor, loop: int, cos: Tensor, sin: Tensor,
+                skip: Optional[Tensor] = None) -> Tensor:
+        """One pass; `skip` is the loop_input skip stream (None: zeros)."""
+        x = self.mix_input(x, x0, loop, skip)
         x = x + self.loop_embed.weight[loop]
-        x = x + self.attn_scale[loop] * self.attn(rms_norm(x), loop, cos, sin)
-        x = x + self.mlp_scale[loop] * self.mlp(rms_norm(x))
+        n1 = rms_norm(x)
+        gate = (lambda comb: self.gate_heads(comb, n1)) if self.plugged("attn_output") else None
+        x = x + self.attn_scale[loop] * self.attn(n1, loop, cos, sin, gate)
+        n2 = rms_norm(x)
+        for _, daam in self.plugged("mlp_input"):
+            n2 = apply_daam(daam, n2)
+        x = x + self.mlp_scale[loop] * self.mlp(n2)
+        for _, daam in self.plugged("block_output"):
+            x = apply_daam(daam, x)
         return x
 
 
@@ -337,22 +458,46 @@ class DARTReference(nn.Module):
         self.config = config
         self.rope_dtype = rope_dtype
         d, L = config.model_dim, config.num_loops
+        self.specs = config.block_specs()
         self.memory = nn.Parameter(torch.zeros(1, config.num_memory_tokens, d))
         self.skip_weights = nn.Parameter(torch.ones(L // 2, d))  # min(L//2, L - L//2) = L//2
         self.tok_emb = nn.Embedding(config.vocab_size, d)
         if config.num_unique_blocks == 1:
-            self.block = DARTBlock(config)  # the PR's names: block.*
+            self.block = DARTBlock(config, self.specs)  # the PR's names: block.*
             self.block_list = [self.block]
         else:
-            self.blocks = nn.ModuleList([DARTBlock(config) for _ in range(config.num_unique_blocks)])
+            self.blocks = nn.ModuleList([DARTBlock(config, self.specs) for _ in range(config.num_unique_blocks)])
             self.block_list = list(self.blocks)
+        for spec in self.specs:  # model-level sites (loop_output) close the layout
+            if spec.model_level:
+                self.add_module(spec.site, nn.ModuleDict({spec.type: build_site_block(config, spec)}))
+
+    def block_prefixes(self) -> List[str]:
+        if self.config.num_unique_blocks == 1:
+            return ["block."]
+        return [f"blocks.{b}." for b in range(len(self.block_list))]
 
     def block_named_parameters(self):
         """(name relative to its block, full name, tensor) for every block tensor."""
-        prefix = ["block."] if self.config.num_unique_blocks == 1 else [f"blocks.{b}." for b in range(len(self.block_list))]
-        for pre, block in zip(prefix, self.block_list):
+        for pre, block in zip(self.block_prefixes(), self.block_list):
             for name, p in block.named_parameters():
                 yield name, pre + name, p
+
+    def plugged_modules(self) -> Iterator[Tuple[str, BlockSpec, nn.Module]]:
+        """(tensor name prefix, spec, module) of every pluggable block: each unique block's, in
+        config order, then the model-level ones."""
+        for pre, block in zip(self.block_prefixes(), self.block_list):
+            for spec in block.specs:
+                yield f"{pre}{spec.site}.{spec.type}.", spec, block.plugged_block(spec.site, spec.type)
+        for spec in self.specs:
+            if spec.model_level:
+                yield f"{spec.site}.{spec.type}.", spec, self._modules[spec.site][spec.type]
+
+    def plugged_named_parameters(self) -> Iterator[Tuple[str, str, str, Tensor]]:
+        """(block type, tensor suffix, full name, tensor) of every pluggable block tensor."""
+        for pre, spec, module in self.plugged_modules():
+            for suffix, p in module.named_parameters():
+                yield spec.type, suffix, pre + suffix, p
 
     # ----- initialisation (the PR's, used by make_fixture) -----
     @torch.no_grad()
@@ -360,7 +505,8 @@ class DARTReference(nn.Module):
         """The PR's init: tok_emb N(0, tied_embed_init_std); memory N(0, 0.02); lambda vectors
         N(0, 0.1); q_gain qk_gain_init; delta_A N(0, 0.01), delta_B 0; c_q/c_k/c_v/fc (and DIFF V2's
         lambda_proj) nn.Linear's U(+-1/sqrt(fan_in)); attn/mlp output projections 0; loop_embed
-        N(0, 0.02); scales 1; resid_mix (1, 0); skip_weights 1."""
+        N(0, 0.02); scales 1; resid_mix (1, 0); skip_weights 1. Pluggable blocks: the C++ rules
+        (blocks_reference.init_block), tau-fusion mixes from tau_initial_mix."""
         cfg = self.config
         self.tok_emb.weight.normal_(0.0, cfg.tied_embed_init_std, generator=generator)
         self.memory.normal_(0.0, 0.02, generator=generator)
@@ -383,9 +529,13 @@ class DARTReference(nn.Module):
             block.loop_embed.weight.normal_(0.0, 0.02, generator=generator)
             block.attn_scale.fill_(1.0)
             block.mlp_scale.fill_(1.0)
-            block.resid_mix[0].fill_(1.0)
-            block.resid_mix[1].fill_(0.0)
+            if hasattr(block, "resid_mix"):
+                block.resid_mix[0].fill_(1.0)
+                block.resid_mix[1].fill_(0.0)
         self.skip_weights.fill_(1.0)
+        for _, spec, module in self.plugged_modules():
+            mix = tau_initial_mix(cfg, spec) if spec.type == "tau_fusion" else ()
+            init_block(spec.type, module, spec.options, generator, mix)
 
     # ----- loading -----
     @torch.no_grad()
@@ -441,20 +591,24 @@ class DARTReference(nn.Module):
         n_enc = n_loops // 2
         n_skip = min(n_enc, n_loops - n_enc)
         skips: List[Tensor] = []
+        loop_outputs: List[Tensor] = []
         total = torch.zeros((), dtype=dtype)
         weight_sum = 0.0
         loop_losses, loop_weights = [], []
         logits = None
         M, cap = cfg.num_memory_tokens, cfg.logit_softcap
         for loop in range(n_loops):
+            skip_in = self.skip_stream_input(loop, skips, n_enc, n_skip)
             for block in self.block_list:
-                x = block(x, x0, loop, cos, sin)
+                x = block(x, x0, loop, cos, sin, skip_in)
             if loop < n_enc:
                 skips.append(x)
             elif loop - n_enc < n_skip:
                 j = loop - n_enc
                 x = x + self.skip_weights[j] * skips[n_enc - 1 - j]
-            h = rms_norm(x[:, M:]).reshape(-1, cfg.model_dim)
+            loop_outputs.append(x)
+            head_in = self.fuse_loop_outputs(loop_outputs) if loop == n_loops - 1 else x
+            h = rms_norm(head_in[:, M:]).reshape(-1, cfg.model_dim)
             logits = cap * torch.tanh((h @ self.tok_emb.weight.t()) / cap)
             per_token = torch.logsumexp(logits, dim=-1) - logits.gather(1, targets[:, None]).squeeze(1)
             weight = cfg.deep_sup_gamma ** (n_loops - 1 - loop)
@@ -465,6 +619,21 @@ class DARTReference(nn.Module):
         loss = total / weight_sum
         eval_loss = loss if cfg.eval_loss == "deep_supervision" else loop_losses[-1].mean()
         return DARTOutputs(loss=loss, loop_losses=loop_losses, loop_weights=loop_weights, logits=logits, eval_loss=eval_loss)
+
+    @staticmethod
+    def skip_stream_input(loop: int, skips: List[Tensor], n_enc: int, n_skip: int) -> Optional[Tensor]:
+        """loop_input's skip stream at `loop`: on a decoder loop that adds a skip at its end, the
+        encoder output that skip adds (offered at the loop's input as well); None (zeros) else."""
+        j = loop - n_enc
+        return skips[n_enc - 1 - j] if 0 <= j < n_skip else None
+
+    def fuse_loop_outputs(self, outputs: List[Tensor]) -> Tensor:
+        """What the last run loop's head reads: the loop_output tau-fusion of every loop's output
+        (streams past the run's loop count repeat its last output), or that last output."""
+        if "loop_output" not in self._modules:
+            return outputs[-1]
+        tau = self._modules["loop_output"]["tau_fusion"]
+        return apply_tau(tau, outputs + [outputs[-1]] * (tau.streams - len(outputs)))
 
     def forward(self, input_ids: Tensor, target_ids: Tensor, loops: Optional[int] = None) -> Tuple[Tensor, Tensor, Tensor]:
         """(training loss, last loop's per-token losses [B*T], last loop's logits [B*T, V])."""

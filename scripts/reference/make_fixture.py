@@ -10,7 +10,7 @@ tokens, delta rank 4, seq 16, attention "diff", qat_wq on (--set num_unique_bloc
 --set attention=diff_v2, ... change it).
 Unlike the challenge's (or the PR's) init, the output projections (an untied head, DART's delta_B)
 are random, not zero, and every control tensor is perturbed away from its init value, so that
-every gradient is non-trivial.
+every gradient is non-trivial; so is every pluggable block tensor (--set blocks='[...]').
 """
 
 from __future__ import annotations
@@ -97,8 +97,12 @@ def random_dart_model(config: DARTConfig, seed: int, embed_std: float = 0.2) -> 
         jitter(block.attn.q_gain, 0.2)
         jitter(block.attn_scale, 0.1)
         jitter(block.mlp_scale, 0.1)
-        jitter(block.resid_mix, 0.2)
+        if hasattr(block, "resid_mix"):  # absent when a loop_input tau-fusion replaces it
+            jitter(block.resid_mix, 0.2)
         jitter(block.loop_embed.weight, 0.1)
+    # Block tensors leave their init (zero controller outputs, uniform taus, a one-hot mix).
+    for _, _, _, p in model.plugged_named_parameters():
+        jitter(p, 0.2)
     jitter(model.memory, 0.5)
     jitter(model.skip_weights, 0.1)
     return model

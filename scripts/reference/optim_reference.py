@@ -15,6 +15,7 @@ from typing import List
 import torch
 from torch import Tensor
 
+from blocks_reference import is_matrix_param
 from dart_reference import DARTReference, is_dart_control_name
 from gpt_reference import is_control_name
 
@@ -131,7 +132,9 @@ def build_dart_optimizers(model: DARTReference) -> OptimizerSet:
     (c_q, c_k, c_v, proj, fc, mlp proj, DIFF V2's lambda_proj); every other block tensor (the 3-D
     delta_A/delta_B and resid_mix, the lambda vectors, q_gain, the 2-D attn_scale, mlp_scale and
     loop_embed.weight) plus skip_weights and memory -> scalar Adam; tok_emb.weight -> Adam at
-    tied_embed_lr (the PR's EMBED_LR, default 0.05)."""
+    tied_embed_lr (the PR's EMBED_LR, default 0.05). Pluggable block tensors (per unique block and
+    model-level) go by their block's table (blocks_reference.is_matrix_param): tau-fusion and
+    head-gate weights -> Muon; biases, mix.* and every DAAM tensor -> scalar Adam."""
     cfg = model.config
     betas = (cfg.beta1, cfg.beta2)
 
@@ -139,9 +142,13 @@ def build_dart_optimizers(model: DARTReference) -> OptimizerSet:
         return torch.optim.Adam([{"params": params, "lr": lr, "base_lr": lr}], betas=betas, eps=cfg.adam_eps)
 
     matrices, scalars = [], []
+    plugged = {id(p): is_matrix_param(kind, suffix) for kind, suffix, _, p in model.plugged_named_parameters()}
     for relative_name, _, p in model.block_named_parameters():
-        (matrices if p.dim() == 2 and not is_dart_control_name(relative_name) else scalars).append(p)
+        if id(p) not in plugged:
+            (matrices if p.dim() == 2 and not is_dart_control_name(relative_name) else scalars).append(p)
     scalars += [model.skip_weights, model.memory]
+    for _, _, _, p in model.plugged_named_parameters():
+        (matrices if plugged[id(p)] else scalars).append(p)
     muon = Muon(matrices, lr=cfg.matrix_lr, momentum=cfg.muon_momentum, backend_steps=cfg.muon_backend_steps)
     for group in muon.param_groups:
         group["base_lr"] = cfg.matrix_lr

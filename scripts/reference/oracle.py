@@ -6,7 +6,8 @@
          grad.<param> F32 (gradient of the mean loss) for every parameter.
          DART checkpoints (config "model": "dart"): loss is the deep-supervision training loss,
          per_token_loss and logits are the last loop's, plus per_token_loss_loop<i> F32[B*T] for
-         every loop and eval_loss F32[1] (the scored loss, per the config's eval_loss).
+         every loop and eval_loss F32[1] (the scored loss, per the config's eval_loss). The config's
+         `blocks` (docs/blocks.md) plugs blocks into DART; their tensors are checkpoint tensors too.
   oracle.py steps --checkpoint C --batch B --steps N --out O [--float64] [--lr-mul M] [--start-step S]
       Runs N optimizer steps on the same batch. O: every parameter (same names, F32) after the
       steps, and loss.<k> F32[1], the (training) loss at step k before its update.
@@ -34,6 +35,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from block_spec_reference import reject_blocks_outside_dart  # noqa: E402
 from blocks_reference import read_block_file, run_block  # noqa: E402
 from dart_reference import MODEL_NAME as DART_MODEL_NAME, DARTReference, build_dart  # noqa: E402
 from gpt_reference import GPTConfig, GPTReference, config_model_name, read_checkpoint, state_tensors  # noqa: E402
@@ -61,6 +63,7 @@ def load_model(path: str, dtype: torch.dtype = torch.float32, rope_dtype: torch.
     tensors, _, raw = read_checkpoint(path)
     name = config_model_name(raw)
     if name == "gpt":
+        reject_blocks_outside_dart(raw, name, f"{path} config")
         config = GPTConfig.from_dict(raw, origin=f"{path} config")
         model = GPTReference(config, rope_dtype=rope_dtype).to(dtype)
         model.load_named_tensors(tensors, origin=path)

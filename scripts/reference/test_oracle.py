@@ -7,7 +7,10 @@ and the optimizers (Muon's orthogonalisation, first-step updates, loss going dow
 DART (the PR's parameter count and names, B > 1 layout, DIFF and DIFF V2, memory tokens, deep
 supervision, --loops, the fake quant's rule and straight-through gradient, the PR's optimizer split);
 and the pluggable blocks (τ-fusion, DAAM, head gate) against NumPy loops, finite differences,
-per-token independence, the τ-fusion init rule, and the `block` subcommand's file contract.
+per-token independence, the τ-fusion init rule, and the `block` subcommand's file contract; and
+DART with blocks at its use sites (DartBlocksReferenceTest): the `blocks` setting and its errors,
+tensor names and strict loading, causality, the step-0 equivalences, the skip and loop-output
+streams, gradcheck with every site in use, the optimizer split, and the oracle CLI.
 """
 
 from __future__ import annotations
@@ -1206,6 +1209,327 @@ class BlocksReferenceTest(unittest.TestCase):
                 self.assertEqual(code, 2, needle)
                 self.assertIn(needle, err.getvalue())
                 self.assertFalse(os.path.exists(out))
+
+
+# Every site in use, each block with non-default options (docs/blocks.md, "DART use sites").
+EVERY_SITE = [
+    {"type": "tau_fusion", "site": "loop_input", "hidden": 4},
+    {"type": "head_gate", "site": "attn_output", "identity_init": False},
+    {"type": "daam", "site": "attn_output", "gaussians": 2},
+    {"type": "daam", "site": "mlp_input", "groups": 2, "residual": True},
+    {"type": "tau_fusion", "site": "loop_output", "hidden": 3, "latent": 5},
+    {"type": "daam", "site": "block_output", "groups": 8, "gaussians": 3},
+]
+# The blocks whose init reproduces the plain model exactly.
+EXACT_AT_INIT = [
+    {"type": "tau_fusion", "site": "loop_input", "hidden": 5},
+    {"type": "head_gate", "site": "attn_output"},
+    {"type": "tau_fusion", "site": "loop_output", "hidden": 3},
+]
+
+
+class DartBlocksReferenceTest(unittest.TestCase):
+    def setUp(self):
+        self.ids, self.targets = random_batch(40, 2, 7, seed=61)
+
+    @staticmethod
+    def config(overrides=None, blocks=EVERY_SITE):
+        values = {"vocab_size": 40, "model_dim": 16, "num_heads": 4, "num_kv_heads": 2, "num_loops": 4,
+                  "num_memory_tokens": 3, "delta_rank": 3, "blocks": blocks}
+        values.update(overrides or {})
+        return dart_fixture_config(values)
+
+    def test_tensor_names_shapes_and_layout_order(self):
+        for blocks_count, prefixes in ((1, ["block."]), (2, ["blocks.0.", "blocks.1."])):
+            model = DARTReference(self.config({"num_unique_blocks": blocks_count}))
+            names = [n for n, _ in model.named_parameters()]
+            shapes = dict((n, tuple(p.shape)) for n, p in model.named_parameters())
+            for pre in prefixes:
+                self.assertNotIn(pre + "resid_mix", shapes, "a loop_input tau-fusion replaces resid_mix")
+                plugged = [n for n in names if n.startswith(pre) and n.split(".")[len(pre.split(".")) - 1] in (
+                    "loop_input", "attn_output", "mlp_input", "block_output")]
+                own = [n for n in names if n.startswith(pre) and n not in plugged]
+                self.assertEqual(own[-1], pre + "loop_embed.weight")
+                self.assertEqual(names.index(plugged[0]), names.index(own[-1]) + 1, "block tensors follow loop_embed")
+                # 3 streams (x, x0, skip) of width 16, hidden 4; the head gate [H, d]; DAAM [g, N].
+                self.assertEqual(shapes[pre + "loop_input.tau_fusion.ctrl.0.fc.weight"], (4, 64))
+                self.assertEqual(shapes[pre + "loop_input.tau_fusion.mix.2"], (16,))
+                self.assertNotIn(pre + "loop_input.tau_fusion.mix.3", shapes)
+                self.assertEqual(shapes[pre + "attn_output.head_gate.weight"], (4, 16))
+                self.assertEqual(shapes[pre + "attn_output.daam.mix_logits"], (4, 2), "groups default: num_heads")
+                self.assertEqual(shapes[pre + "mlp_input.daam.offset"], (2, 1))
+                self.assertNotIn(pre + "mlp_input.daam.mix_logits", shapes, "N = 1 has no mixture logits")
+                self.assertEqual(shapes[pre + "block_output.daam.scale"], (8, 3))
+            loop_output = [n for n in names if n.startswith("loop_output.tau_fusion.")]
+            self.assertEqual(names[-len(loop_output):], loop_output, "model-level blocks close the layout")
+            self.assertEqual(shapes["loop_output.tau_fusion.proj_in.3.weight"], (5, 16), "one stream per loop")
+            self.assertEqual(shapes["loop_output.tau_fusion.ctrl.0.fc.weight"], (3, 25))
+            self.assertEqual(shapes["loop_output.tau_fusion.proj_out.weight"], (16, 5))
+        no_skip = DARTReference(self.config(blocks=[{"type": "tau_fusion", "site": "loop_input", "skip_stream": False}]))
+        self.assertEqual(tuple(no_skip.block.loop_input.tau_fusion.ctrl[0].fc.weight.shape), (64, 48))
+        one_loop = DARTReference(self.config({"num_loops": 1}, blocks=[{"type": "tau_fusion", "site": "loop_input"}]))
+        self.assertEqual(one_loop.block.loop_input.tau_fusion.streams, 2, "no skips with one loop: no skip stream")
+
+    def test_config_errors_name_the_entry(self):
+        tau_in = {"type": "tau_fusion", "site": "loop_input"}
+        daam_mlp = {"type": "daam", "site": "mlp_input"}
+        cases = (
+            ([{"type": "mamba", "site": "loop_input"}], "blocks[0]: unknown or missing type 'mamba' (valid types: tau_fusion, daam, head_gate)"),
+            ([tau_in, {"site": "mlp_input"}], "blocks[1]: unknown or missing type None"),
+            ([{"type": "daam", "site": "attn_input"}], "blocks[0]: unknown or missing site 'attn_input' (valid sites: loop_input, loop_output, attn_output, mlp_input, block_output)"),
+            ([{"type": "head_gate", "site": "mlp_input"}], "blocks[0]: head_gate does not serve site 'mlp_input' (its sites: attn_output)"),
+            ([{"type": "tau_fusion", "site": "block_output"}], "tau_fusion does not serve site 'block_output' (its sites: loop_input, loop_output)"),
+            ([dict(daam_mlp, hidden=4)], "blocks[0]: unknown option 'hidden' for daam (its options: groups, gaussians, residual, eps, init_scale, init_offset_std)"),
+            ([daam_mlp, tau_in, daam_mlp], "blocks[2]: daam appears twice at site 'mlp_input' (also blocks[0])"),
+            ([dict(tau_in, hidden="8")], "blocks[0]: option 'hidden' must be an integer, got '8'"),
+            ([dict(tau_in, hidden=8.0)], "option 'hidden' must be an integer"),
+            ([dict(tau_in, skip_stream=2)], "option 'skip_stream' must be true or false, got 2"),
+            ([dict(tau_in, skip_stream=1.0)], "option 'skip_stream' must be true or false"),
+            ([dict(tau_in, init_logit=True)], "option 'init_logit' must be a finite number"),
+            ([dict(tau_in, init_logit=float("nan"))], "option 'init_logit' must be a finite number"),
+            ([{"type": "tau_fusion", "site": "loop_output", "skip_stream": True}],
+             "blocks[0]: option 'skip_stream' applies to loop_input only"),
+            ([dict(tau_in, latent=17)], r"blocks\[0\] \(tau_fusion@loop_input\): latent=17 exceeds model_dim=16"),
+            ([dict(tau_in, hidden=0)], "option 'hidden' must be at least 1"),
+            ([dict(daam_mlp, eps=0)], "option 'eps' must be greater than 0"),
+            ([dict(daam_mlp, groups=3)], r"blocks\[0\] \(daam@mlp_input\): groups=3 must divide model_dim=16"),
+            ([3], "blocks[0]: must be an object"),
+            ({"type": "daam"}, "must be a JSON array"),
+            ("[{", "not valid JSON"),
+        )
+        for blocks, needle in cases:
+            with self.subTest(needle=needle):
+                with self.assertRaises(ValueError) as caught:
+                    self.config(blocks=blocks)
+                if needle.startswith(r"blocks\["):
+                    self.assertRegex(str(caught.exception), needle)
+                else:
+                    self.assertIn(needle, str(caught.exception))
+        with self.assertRaisesRegex(ValueError, r"blocks\[0\] \(tau_fusion@loop_output\): .*needs num_loops >= 2"):
+            self.config({"num_loops": 1}, blocks=[{"type": "tau_fusion", "site": "loop_output"}])
+        # JSON text and a list are the same setting; key case follows the config's other keys.
+        as_text = DARTConfig.from_dict({"BLOCKS": json.dumps(EVERY_SITE), "model_dim": 16, "num_heads": 4})
+        self.assertEqual(as_text.blocks, EVERY_SITE)
+        self.assertEqual(DARTConfig.from_dict({"blocks": ""}).blocks, [])
+        zero_one = DARTConfig.from_dict({"blocks": [dict(tau_in, skip_stream=0)]}).block_specs()
+        self.assertIs(zero_one[0].options["skip_stream"], False, "0 and 1 read as booleans, as the C++ does")
+        specs = as_text.block_specs()
+        self.assertEqual([s.label for s in specs][:2], ["tau_fusion@loop_input", "head_gate@attn_output"])
+        self.assertEqual(dict(specs[0].options), {"hidden": 4, "latent": 0, "init_logit": 0.0, "skip_stream": True})
+        self.assertEqual(dict(specs[2].options), {"groups": 4, "gaussians": 2, "residual": False, "eps": 1e-5,
+                                                  "init_scale": 2.0, "init_offset_std": 0.5})
+        from block_spec_reference import reject_blocks_outside_dart
+
+        reject_blocks_outside_dart({"model": "gpt", "blocks": []}, "gpt")
+        with self.assertRaisesRegex(ValueError, r"blocks\[0\]: pluggable blocks need model 'dart'"):
+            reject_blocks_outside_dart({"model": "gpt", "blocks": [tau_in]}, "gpt")
+
+    def test_strict_loading_of_block_tensors(self):
+        model = DARTReference(self.config())
+        tensors = {n: p.detach().clone() for n, p in model.named_parameters()}
+        del tensors["block.mlp_input.daam.scale"], tensors["loop_output.tau_fusion.mix.1"]
+        tensors["block.resid_mix"] = torch.zeros(2, 4, 16)
+        tensors["block.mlp_input.daam.mix_logits"] = torch.zeros(2, 1)
+        tensors["block.attn_output.head_gate.weight"] = torch.zeros(4, 8)
+        with self.assertRaises(ValueError) as caught:
+            model.load_named_tensors(tensors)
+        message = str(caught.exception)
+        self.assertIn("missing: block.mlp_input.daam.scale, loop_output.tau_fusion.mix.1", message)
+        self.assertIn("unexpected: block.mlp_input.daam.mix_logits, block.resid_mix", message)
+        self.assertIn("block.attn_output.head_gate.weight: file [4, 8] vs model [4, 16]", message)
+        plain = {n: p.detach() for n, p in DARTReference(self.config(blocks=[])).named_parameters()}
+        with self.assertRaisesRegex(ValueError, "missing: .*block.loop_input.tau_fusion.ctrl.0.fc.bias"):
+            model.load_named_tensors(plain)
+
+    def test_causal_with_every_block_at_every_site(self):
+        for overrides, loops in (({}, None), ({"num_unique_blocks": 2, "num_loops": 3}, None), ({}, 3)):
+            model = random_dart_model(self.config(overrides), seed=62).double()
+            model.rope_dtype = torch.float64
+            for position in (0, 4, 6):
+                changed = self.ids.clone()
+                changed[0, position] = (changed[0, position] + 5) % 40
+                with torch.no_grad():
+                    before = model.run(self.ids, self.targets, loops).loop_losses
+                    after = model.run(changed, self.targets, loops).loop_losses
+                for loop, (b, a) in enumerate(zip(before, after)):
+                    b, a = b.view(2, 7), a.view(2, 7)
+                    where = f"{overrides} loops={loops} position {position} loop {loop}"
+                    self.assertTrue(torch.equal(b[0, :position], a[0, :position]), where)
+                    self.assertTrue(torch.equal(b[1], a[1]), f"{where}: rows of a batch are independent")
+                    self.assertFalse(torch.equal(b[0, position], a[0, position]), where)
+
+    def assert_same_function_at_init(self, overrides, blocks, loops):
+        """The plain model (random weights, resid_mix at (1, 0)) and one with `blocks` at their init
+        and the same other weights compute bit-identical losses."""
+        plain = random_dart_model(self.config(overrides, blocks=[]), seed=63).double()
+        with torch.no_grad():
+            for block in plain.block_list:
+                block.resid_mix[0].fill_(1.0)
+                block.resid_mix[1].fill_(0.0)
+        plugged = DARTReference(self.config(overrides, blocks=blocks)).double()
+        plugged.pr345_init(torch.Generator().manual_seed(64))
+        tensors = {n: p.detach() for n, p in plugged.named_parameters()}
+        tensors.update({n: p.detach() for n, p in plain.named_parameters() if not n.endswith("resid_mix")})
+        plugged.load_named_tensors(tensors)
+        for model in (plain, plugged):
+            model.rope_dtype = torch.float64
+        with torch.no_grad():
+            want, got = plain.run(self.ids, self.targets, loops), plugged.run(self.ids, self.targets, loops)
+        for loop, (w, g) in enumerate(zip(want.loop_losses, got.loop_losses)):
+            self.assertTrue(torch.equal(w, g), f"{blocks} {overrides} loops={loops}: loop {loop} differs")
+        self.assertTrue(torch.equal(want.logits, got.logits))
+        self.assertEqual(float(want.loss), float(got.loss))
+
+    def test_step0_tau_fusion_and_identity_head_gate_reproduce_the_plain_model(self):
+        for overrides in ({}, {"num_unique_blocks": 2, "num_loops": 3}, {"num_loops": 5}):
+            for loops in (None, 2):
+                for blocks in ([EXACT_AT_INIT[0]], [EXACT_AT_INIT[2]], EXACT_AT_INIT,
+                               [dict(EXACT_AT_INIT[0], skip_stream=False)]):
+                    self.assert_same_function_at_init(overrides, blocks, loops)
+
+    def test_init_rules(self):
+        model = DARTReference(self.config())
+        model.pr345_init(torch.Generator().manual_seed(65))
+        tau_in, tau_out = model.block.loop_input.tau_fusion, model.loop_output.tau_fusion
+        self.assertEqual([float(m[0]) for m in tau_in.mix], [2.0, 0.0, 0.0], "m / sigmoid(0) with m = (1, 0, 0)")
+        self.assertEqual([float(m[0]) for m in tau_out.mix], [0.0, 0.0, 0.0, 2.0], "m = (0, ..., 0, 1)")
+        for ctrl in list(tau_in.ctrl) + list(tau_out.ctrl):
+            self.assertTrue(bool((ctrl.proj.weight == 0).all()) and bool((ctrl.proj.bias == 0).all()))
+            self.assertTrue(bool((ctrl.fc.bias == 0).all()))
+            bound = 1 / math.sqrt(ctrl.fc.weight.shape[1])
+            self.assertLessEqual(float(ctrl.fc.weight.abs().max()), bound)
+            self.assertGreater(float(ctrl.fc.weight.abs().max()), 0.5 * bound)
+        self.assertGreater(float(tau_out.proj_out.weight.abs().max()), 0.0)
+        self.assertGreater(float(model.block.attn_output.head_gate.weight.abs().max()), 0.0, "identity_init false")
+        mlp_daam, out_daam = model.block.mlp_input.daam, model.block.block_output.daam
+        self.assertTrue(bool((mlp_daam.offset == 0).all()), "N = 1: offset 0")
+        self.assertGreater(float(out_daam.offset.std()), 0.2, "N > 1: N(0, 0.5^2)")
+        self.assertTrue(bool((out_daam.scale == 2.0).all()) and bool((out_daam.mix_logits == 0).all()))
+        logit = DARTReference(self.config(blocks=[{"type": "tau_fusion", "site": "loop_input", "init_logit": 1.5},
+                                                  {"type": "daam", "site": "mlp_input", "init_scale": 0.75}]))
+        logit.pr345_init(torch.Generator().manual_seed(66))
+        tau = logit.block.loop_input.tau_fusion
+        self.assertAlmostEqual(float(tau.ctrl[1].proj.bias[0]), 1.5)
+        self.assertAlmostEqual(float(tau.mix[0][0]) / (1 + math.exp(-1.5)), 1.0, places=6)
+        self.assertTrue(bool((logit.block.mlp_input.daam.scale == 0.75).all()))
+        identity = DARTReference(self.config(blocks=[{"type": "head_gate", "site": "attn_output"}]))
+        identity.pr345_init(torch.Generator().manual_seed(67))
+        self.assertTrue(bool((identity.block.attn_output.head_gate.weight == 0).all()))
+        self.assertEqual(identity.block.attn_output.head_gate.gain, 2.0)
+
+    def test_skip_and_loop_output_streams(self):
+        """Records every tau-fusion call: loop_input's skip stream is, on a decoder loop that adds
+        a skip at its end, the encoder output that skip adds (else zeros); loop_output fuses the
+        loop outputs, repeating the last run loop's past the run's loop count."""
+        for overrides, loops in (({"num_unique_blocks": 2}, None), ({"num_loops": 5}, None), ({"num_loops": 5}, 3)):
+            model = random_dart_model(self.config(overrides, blocks=[EVERY_SITE[0], EVERY_SITE[4]]), seed=68).double()
+            calls = {"in": [], "out": []}
+            model.block_list[0].loop_input.tau_fusion.register_forward_hook(lambda m, a, o: calls["in"].append(a[0]))
+            model.loop_output.tau_fusion.register_forward_hook(lambda m, a, o: calls["out"].append(a[0]))
+            with torch.no_grad():
+                model.run(self.ids, self.targets, loops)
+            L = model.config.num_loops
+            n = loops or L
+            n_enc = n // 2
+            # Stream 0 of block 0's call at loop l + 1 is loop l's output (after its skip).
+            outputs = [calls["in"][l + 1][0] for l in range(n - 1)]
+            for loop, streams in enumerate(calls["in"]):
+                self.assertEqual(len(streams), 3)
+                j = loop - n_enc
+                if 0 <= j < min(n_enc, n - n_enc):
+                    self.assertTrue(torch.equal(streams[2], outputs[n_enc - 1 - j]), f"{overrides} loop {loop}")
+                else:
+                    self.assertTrue(bool((streams[2] == 0).all()), f"{overrides} loop {loop}: no skip, zeros")
+            self.assertEqual(len(calls["out"]), 1, "only the last run loop's head reads the fusion")
+            fused = calls["out"][0]
+            self.assertEqual(len(fused), L)
+            for i in range(n - 1):
+                self.assertTrue(torch.equal(fused[i], outputs[i]))
+            for i in range(n, L):
+                self.assertTrue(torch.equal(fused[i], fused[n - 1]), "streams past the run's loops repeat its last")
+
+    def test_gradients_with_every_block_at_every_site(self):
+        from torch.nn.utils.stateless import functional_call
+
+        cfg = dart_fixture_config({"vocab_size": 11, "model_dim": 8, "num_heads": 2, "num_kv_heads": 1, "num_loops": 3,
+                                   "num_memory_tokens": 2, "delta_rank": 2, "mlp_mult": 1, "qat_wq": False,
+                                   "blocks": [dict(b, hidden=2) if b["type"] == "tau_fusion" else
+                                              dict(b, groups=2) if "groups" in b else b for b in EVERY_SITE]})
+        model = random_dart_model(cfg, seed=69).double()
+        model.rope_dtype = torch.float64
+        ids, targets = random_batch(11, 1, 4, seed=70)
+        names = [n for n, _ in model.named_parameters()]
+
+        def losses(*params):
+            out = functional_call(model, dict(zip(names, params)), (ids, targets))
+            return out[0], out[1]
+
+        params = [p.detach().clone().requires_grad_(True) for p in model.parameters()]
+        self.assertTrue(torch.autograd.gradcheck(losses, params, eps=1e-6, atol=1e-6, rtol=1e-5, fast_mode=True))
+
+    def test_optimizer_groups_follow_the_block_tables(self):
+        model = DARTReference(self.config({"num_unique_blocks": 2}))
+        optim = build_optimizers(model)
+        where = {}
+        for opt in optim.optimizers:
+            for group in opt.param_groups:
+                for p in group["params"]:
+                    self.assertNotIn(id(p), where, "every parameter is in exactly one optimizer")
+                    where[id(p)] = (type(opt).__name__, group["lr"])
+        named = dict(model.named_parameters())
+        self.assertEqual(len(where), len(named))
+        muon = {n for n, p in named.items() if where[id(p)][0] == "Muon"}
+        expected = {f"blocks.{b}.{s}" for b in range(2) for s in (
+            "attn.c_q.weight", "attn.c_k.weight", "attn.c_v.weight", "attn.proj.weight", "mlp.fc.weight",
+            "mlp.proj.weight", "attn_output.head_gate.weight")}
+        expected |= {f"blocks.{b}.loop_input.tau_fusion.ctrl.{i}.{layer}.weight"
+                     for b in range(2) for i in range(3) for layer in ("fc", "proj")}
+        expected |= {f"loop_output.tau_fusion.ctrl.{i}.{layer}.weight" for i in range(4) for layer in ("fc", "proj")}
+        expected |= {f"loop_output.tau_fusion.proj_in.{i}.weight" for i in range(4)} | {"loop_output.tau_fusion.proj_out.weight"}
+        self.assertEqual(muon, expected)
+        for name in ("blocks.1.mlp_input.daam.offset", "blocks.0.attn_output.daam.mix_logits",
+                     "blocks.0.block_output.daam.scale", "blocks.1.loop_input.tau_fusion.mix.2",
+                     "blocks.0.loop_input.tau_fusion.ctrl.1.fc.bias", "loop_output.tau_fusion.ctrl.3.proj.bias",
+                     "loop_output.tau_fusion.mix.0"):
+            self.assertEqual(where[id(named[name])], ("Adam", 0.04), name)
+
+    def test_oracle_cli_with_blocks(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            model = random_dart_model(dart_fixture_config({"blocks": EVERY_SITE}), seed=71)
+            ids, targets = random_batch(64, 2, 8, seed=72)
+            ckpt, batch = os.path.join(tmp, "c.safetensors"), os.path.join(tmp, "b.safetensors")
+            write_checkpoint(ckpt, model)
+            write_batch(batch, ids, targets)
+            out = os.path.join(tmp, "o.safetensors")
+            self.assertEqual(oracle_main(["grads", "--float64", "--loops", "3", "--checkpoint", ckpt, "--batch", batch,
+                                          "--out", out]), 0)
+            grads = read_safetensors(out)[0]
+            params = dict(model.named_parameters())
+            self.assertEqual({n for n in grads if n.startswith("grad.")}, {f"grad.{n}" for n in params})
+            for name in params:
+                if not name.startswith("loop_output."):  # the last run loop's head (loop 2) reads the fusion
+                    continue
+                self.assertGreater(float(grads[f"grad.{name}"].abs().max()), 0.0, name)
+            # The run config written by C++ may hold `blocks` as JSON text: the same model.
+            text = os.path.join(tmp, "text.safetensors")
+            raw = json.loads(config_json(model.config))
+            raw["blocks"] = json.dumps(raw["blocks"])
+            write_safetensors(text, {n: p.detach() for n, p in params.items()},
+                              {"format": CHECKPOINT_FORMAT, "config": json.dumps(raw)})
+            again = os.path.join(tmp, "again.safetensors")
+            self.assertEqual(oracle_main(["steps", "--steps", "2", "--float64", "--checkpoint", text, "--batch", batch,
+                                          "--out", again]), 0)
+            self.assertEqual(set(read_safetensors(again)[0]), set(params) | {"loss.0", "loss.1"})
+            gpt = os.path.join(tmp, "gpt.safetensors")
+            gpt_model = random_model(fixture_config(), seed=3)
+            write_safetensors(gpt, {n: p.detach() for n, p in gpt_model.named_parameters()},
+                              {"format": CHECKPOINT_FORMAT,
+                               "config": json.dumps({**json.loads(config_json(gpt_model.config)), "blocks": EVERY_SITE[:1]})})
+            stderr = io.StringIO()
+            with contextlib.redirect_stderr(stderr):
+                code = oracle_main(["grads", "--checkpoint", gpt, "--batch", batch, "--out", gpt + ".out"])
+            self.assertEqual(code, 2)
+            self.assertIn("pluggable blocks need model 'dart'", stderr.getvalue())
 
 
 if __name__ == "__main__":

@@ -35,6 +35,9 @@ void validate_block_sizes(const DartShape& s) {
     switch (b.type) {
       case blocks::BlockType::TauFusion:
         DG_CHECK(b.latent <= s.model_dim, where << ": latent=" << b.latent << " exceeds model_dim=" << s.model_dim);
+        DG_CHECK(b.site != blocks::BlockSite::LoopOutput || s.num_loops >= 2,
+                 where << ": loop_output fuses the outputs of num_loops loops and needs at least 2, got num_loops="
+                       << s.num_loops);
         break;
       case blocks::BlockType::Daam: blocks::daam_config(b, s.model_dim).validate(where); break;
       case blocks::BlockType::HeadGate: break;

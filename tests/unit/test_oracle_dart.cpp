@@ -36,6 +36,15 @@ bool oracle_knows_dart() {
 }
 
 
+constexpr const char* kTauLoopInput = R"({"type":"tau_fusion","site":"loop_input","hidden":8})";
+constexpr const char* kTauLoopOutput = R"({"type":"tau_fusion","site":"loop_output","hidden":6})";
+
+std::string blocks_setting(std::initializer_list<const char*> entries) {
+  std::string out = "blocks=[";
+  for (const char* e : entries) out += std::string(out.back() == '[' ? "" : ",") + e;
+  return out + "]";
+}
+
 struct OracleCase {
   std::vector<std::string> overrides;
   int64_t loops;  // loops to run (loop dropout's draw); 0: all
@@ -136,9 +145,8 @@ TEST_P(DartOracleTest, OptimizerStepsMatchPyTorch) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Features, DartOracleTest,
-    ::testing::Values(
+std::vector<OracleCase> oracle_cases() {
+  return {
         // Every feature on: memory rows, rank-2 W_q deltas, the PR's W_q fake-quant, U-Net across 4
         // loops, deep supervision γ = 0.9, the PR's differential attention.
         OracleCase{{}, 0, "every_feature_pr_diff"},
@@ -146,7 +154,29 @@ INSTANTIATE_TEST_SUITE_P(
         OracleCase{{"num_unique_blocks=2", "num_loops=2", "num_kv_heads=1"}, 0, "two_blocks_two_loops"},
         // Loop dropout's draw: 3 of 5 loops (skips and loss weights of a 3-loop model).
         OracleCase{{"num_loops=5", "loop_dropout=1", "deep_sup_gamma=0.5"}, 3, "three_of_five_loops"},
-        OracleCase{{"num_memory_tokens=0", "delta_rank=0", "qat_wq=0", "deep_sup_gamma=0"}, 0, "every_feature_off"}),
+        OracleCase{{"num_memory_tokens=0", "delta_rank=0", "qat_wq=0", "deep_sup_gamma=0"}, 0, "every_feature_off"},
+        // Pluggable blocks (docs/blocks.md): every type at every site, in the PR's model.
+        OracleCase{{blocks_setting({kTauLoopInput, R"({"type":"head_gate","site":"attn_output"})",
+                                    R"({"type":"daam","site":"attn_output","groups":2})",
+                                    R"({"type":"daam","site":"mlp_input","gaussians":2,"residual":true})",
+                                    R"({"type":"daam","site":"block_output","residual":true})", kTauLoopOutput})},
+                   0, "every_block_every_site"},
+        // DAAM before the paper-init head gate, a latent τ without the skip stream, DIFF V2, and
+        // loop dropout's draw of 3 of 5 loops (loop_output repeats the last loop's output).
+        OracleCase{{"attention=diff_v2", "num_loops=5", "loop_dropout=1",
+                    blocks_setting({R"({"type":"daam","site":"attn_output","groups":4})",
+                                    R"({"type":"head_gate","site":"attn_output","identity_init":false})",
+                                    R"({"type":"tau_fusion","site":"loop_input","hidden":4,"latent":8,"skip_stream":false})",
+                                    kTauLoopOutput})},
+                   3, "blocks_diff_v2_three_of_five_loops"},
+        OracleCase{{"num_unique_blocks=2", "num_loops=3", "num_kv_heads=1",
+                    blocks_setting({kTauLoopInput, R"({"type":"daam","site":"mlp_input"})"})},
+                   0, "blocks_two_unique_blocks"},
+  };
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Features, DartOracleTest, ::testing::ValuesIn(oracle_cases()),
     [](const ::testing::TestParamInfo<OracleCase>& info) { return std::string(info.param.label); });
 
 }  // namespace
