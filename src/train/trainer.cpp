@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "data/token_loader.h"
+#include "model/block_statistics.h"
 #include "model/model_factory.h"
 #include "train/evaluate.h"
 #include "train/model_io.h"
@@ -142,6 +143,7 @@ TrainSummary train(const TrainRequest& request) {
   const int64_t log_every = config.get_int("train_log_every");
   const int64_t checkpoint_every = config.get_int("checkpoint_every");
   data::TokenBatch batch;
+  std::vector<BlockObservation> block_observations;  // τ logging: the last micro-batch's block values
   EvalOptions eval_options;
   eval_options.rank = world.rank;
   eval_options.world_size = world.world_size;
@@ -193,6 +195,10 @@ TrainSummary train(const TrainRequest& request) {
     if (log_every > 0 && (step <= 10 || step % log_every == 0 || stop_after_step >= 0)) {
       log.log("step:" + std::to_string(step) + "/" + std::to_string(iterations) + " train_loss:" + fixed(train_loss, 4) +
               " train_time:" + fixed(approx_ms, 0) + "ms step_avg:" + fixed(approx_ms / step, 2) + "ms");
+      model->observe_blocks(block_observations);
+      const TauLog tau = tau_log(block_observations, step);
+      for (const std::string& line : tau.lines) log.log(line);
+      for (const nlohmann::json& record : tau.records) metrics.write(record);
     }
     metrics.write({{"event", "train"}, {"step", step}, {"train_loss", train_loss}, {"lr_mul", lr_mul},
                    {"train_time_ms", approx_ms}});
