@@ -148,36 +148,8 @@ TEST(DartShapeErrors, NameTheSetting) {
   EXPECT_NE(message({"num_kv_heads=3"}).find("num_kv_heads=3"), std::string::npos);
 }
 
-// A small DART with parameters perturbed away from their initial values (so zero-initialised
-// projections, gains and mixes all carry signal).
-struct DartFixture {
-  explicit DartFixture(const std::vector<std::string>& overrides, int64_t max_rows = 3, uint64_t seed = 11)
-      : config(test::small_dart_config(overrides)), backend(make_cpu_backend()) {
-    model = make_model(config, *backend, max_rows, 16);
-    test::randomize_params(*model, *backend, seed);
-  }
-  DartModel& dart() { return dynamic_cast<DartModel&>(*model); }
-  std::vector<float> losses(const std::vector<int32_t>& x, const std::vector<int32_t>& y, int64_t rows) {
-    model->forward(ModelBatch{x.data(), y.data(), rows, 16});
-    std::vector<float> out;
-    model->token_losses(out);
-    return out;
-  }
-  std::vector<float> gradient(const std::vector<int32_t>& x, const std::vector<int32_t>& y, int64_t rows, float scale,
-                              int repeats) {
-    backend->fill(model->grads(), 0.0f);
-    for (int r = 0; r < repeats; ++r) {
-      model->forward(ModelBatch{x.data(), y.data(), rows, 16});
-      model->backward(scale);
-    }
-    std::vector<float> g(static_cast<size_t>(model->layout().buffer_elements()));
-    backend->copy_to_host(g.data(), model->grads());
-    return g;
-  }
-  Config config;
-  std::unique_ptr<Backend> backend;
-  std::unique_ptr<LanguageModel> model;
-};
+using test::DartFixture;
+using test::expect_causal;
 
 TEST(DartModel, InitialLossIsNearLogVocab) {
   DartFixture f({});
@@ -187,37 +159,6 @@ TEST(DartModel, InitialLossIsNearLogVocab) {
   const auto x = test::random_tokens(32, 64, 1), y = test::random_tokens(32, 64, 2);
   f.model->set_training(true);
   EXPECT_NEAR(f.model->forward(ModelBatch{x.data(), y.data(), 2, 16}), std::log(64.0), 0.02);
-}
-
-// Causality over all M + T rows: editing input token t of a row never changes the loss of any
-// target before t (in any loop), nor anything in another row.
-void expect_causal(const std::vector<std::string>& overrides) {
-  SCOPED_TRACE(::testing::PrintToString(overrides));
-  DartFixture f(overrides);
-  auto& model = f.dart();
-  model.set_training(false);
-  const auto x = test::random_tokens(48, 64, 5), y = test::random_tokens(48, 64, 6);
-  auto all_losses = [&](const std::vector<int32_t>& inputs) {
-    model.forward(ModelBatch{inputs.data(), y.data(), 3, 16});
-    std::vector<std::vector<float>> per_loop(static_cast<size_t>(model.loops_run()));
-    for (int64_t l = 0; l < model.loops_run(); ++l) model.loop_token_losses(l, per_loop[static_cast<size_t>(l)]);
-    return per_loop;
-  };
-  const auto base = all_losses(x);
-  for (int64_t t : {0, 1, 7, 15}) {
-    auto x2 = x;
-    x2[static_cast<size_t>(16 + t)] = (x2[static_cast<size_t>(16 + t)] + 17) % 64;  // row 1, position t
-    const auto changed = all_losses(x2);
-    for (size_t l = 0; l < base.size(); ++l) {
-      for (int64_t i = 0; i < 48; ++i) {
-        const bool same_row_later = i >= 16 + t && i < 32;
-        if (!same_row_later)
-          ASSERT_EQ(changed[l][static_cast<size_t>(i)], base[l][static_cast<size_t>(i)])
-              << "loop " << l << " position " << i << " changed after editing " << 16 + t;
-      }
-      EXPECT_NE(changed[l][static_cast<size_t>(16 + t)], base[l][static_cast<size_t>(16 + t)]) << "loop " << l;
-    }
-  }
 }
 
 TEST(DartModel, CausalWithMemoryRowsAndEveryFeature) { expect_causal({"num_unique_blocks=2"}); }
