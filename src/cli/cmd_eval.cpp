@@ -74,12 +74,7 @@ void add_eval_command(CLI::App& app, Runner& run) {
       const int64_t seq_len = config.get_int("train_seq_len");
       DG_CHECK(options->stride >= 0 && options->stride <= seq_len,
                "--stride " << options->stride << " must be in 0.." << seq_len << " (train_seq_len)");
-      // Matmul sums depend on the batch shape in the last bits, so by default eval batches exactly
-      // as training validated: the micro-batch of train_batch_tokens / grad_accum_steps tokens.
-      const int64_t accum = config.get_int("grad_accum_steps") > 0 ? config.get_int("grad_accum_steps") : 8;
-      const int64_t batch_tokens =
-          options->eval_batch_tokens > 0 ? options->eval_batch_tokens : config.get_int("train_batch_tokens") / accum;
-      const int64_t rows = std::max<int64_t>(1, batch_tokens / seq_len);
+      const int64_t rows = eval_batch_rows(config, options->eval_batch_tokens);
       std::unique_ptr<Backend> backend = make_cpu_backend();
       std::unique_ptr<LanguageModel> model = make_model(config, *backend, rows, seq_len);
       if (from_artifact) artifact::load_artifact_weights(*packed, path, *model, *backend);

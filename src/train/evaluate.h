@@ -9,6 +9,7 @@
 #include <ostream>
 #include <vector>
 
+#include "core/config.h"
 #include "data/byte_luts.h"
 #include "model/language_model.h"
 
@@ -27,6 +28,11 @@ struct EvalResult {
 };
 
 // val_tokens: whole sequences + 1 (load_validation_tokens). Batches use up to model.max_rows() rows.
+// Rows per evaluation forward for a run's config: by default the run's training micro-batch
+// (train_batch_tokens / grad_accum_steps tokens), so a re-score batches exactly as training
+// validated (matmul sums depend on the batch shape in the last bits); `batch_tokens` > 0 overrides.
+int64_t eval_batch_rows(const Config& config, int64_t batch_tokens = 0);
+
 EvalResult evaluate(LanguageModel& model, const std::vector<uint16_t>& val_tokens, const data::ByteLuts& luts,
                     const EvalOptions& options);
 

@@ -93,10 +93,9 @@ InspectBlocksResult inspect_blocks(const InspectBlocksRequest& request) {
       request.tokenizer.empty() ? fs::path(config.get_string("tokenizer_path")) : request.tokenizer;
   const EvalData data = load_eval_data(config, data_path, tokenizer_path);
 
-  // Batches as `dartgolf eval` makes them by default: the run's training micro-batch.
+  // Batches as `dartgolf eval` makes them by default.
   const int64_t seq_len = config.get_int("train_seq_len");
-  const int64_t accum = config.get_int("grad_accum_steps") > 0 ? config.get_int("grad_accum_steps") : 8;
-  const int64_t rows = std::max<int64_t>(1, config.get_int("train_batch_tokens") / accum / seq_len);
+  const int64_t rows = eval_batch_rows(config);
   std::unique_ptr<Backend> backend = make_cpu_backend();
   std::unique_ptr<LanguageModel> model = make_model(config, *backend, rows, seq_len);
   load_model_weights(checkpoint, request.checkpoint, *model, *backend);
