@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "core/error.h"
+#include "core/zlib_compress.h"
 
 namespace dg::artifact {
 
@@ -78,15 +79,7 @@ Codec codec_from_id(uint8_t id, const std::string& source) {
 
 std::string compress(std::string_view raw, Codec codec) {
   switch (codec) {
-    case Codec::Zlib: {
-      uLongf size = compressBound(static_cast<uLong>(raw.size()));
-      std::string out(size, '\0');
-      const int rc = compress2(reinterpret_cast<Bytef*>(out.data()), &size, reinterpret_cast<const Bytef*>(raw.data()),
-                               static_cast<uLong>(raw.size()), kZlibLevel);
-      DG_CHECK(rc == Z_OK, "zlib compression failed (code " << rc << ")");
-      out.resize(size);
-      return out;
-    }
+    case Codec::Zlib: return zlib_compress(raw, kZlibLevel, "artifact");
     case Codec::Zstd: {
       std::string out(ZSTD_compressBound(raw.size()), '\0');
       const size_t size = ZSTD_compress(out.data(), out.size(), raw.data(), raw.size(), kZstdLevel);

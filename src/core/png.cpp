@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/zlib_compress.h"
 
 namespace dg {
 namespace {
@@ -32,16 +33,6 @@ void append_chunk(std::string& out, const char (&type)[5], const std::string& da
   uLong crc = crc32(0L, Z_NULL, 0);
   crc = crc32(crc, reinterpret_cast<const Bytef*>(out.data() + type_at), static_cast<uInt>(4 + data.size()));
   append_u32_be(out, static_cast<uint32_t>(crc));
-}
-
-std::string deflate_bytes(const std::string& raw) {
-  uLongf size = compressBound(static_cast<uLong>(raw.size()));
-  std::string out(size, '\0');
-  const int rc = compress2(reinterpret_cast<Bytef*>(out.data()), &size, reinterpret_cast<const Bytef*>(raw.data()),
-                           static_cast<uLong>(raw.size()), Z_BEST_COMPRESSION);
-  DG_CHECK(rc == Z_OK, "PNG: zlib compress2 failed (code " << rc << ")");
-  out.resize(size);
-  return out;
 }
 
 }  // namespace
@@ -107,7 +98,7 @@ std::string encode_png(const RgbImage& image) {
     raw.push_back(0);
     raw.append(pixels + static_cast<size_t>(y) * row_bytes, row_bytes);
   }
-  append_chunk(out, "IDAT", deflate_bytes(raw));
+  append_chunk(out, "IDAT", zlib_compress(raw, Z_BEST_COMPRESSION, "PNG"));
   append_chunk(out, "IEND", std::string());
   return out;
 }
