@@ -64,6 +64,9 @@ TrainSummary train(const TrainRequest& request) {
   Config config = request.config;
   if (config.get_string("run_id").empty()) config.set_value("run_id", fresh_run_id(), "generated");
   const std::string run_id = config.get_string("run_id");
+  // The model's settings (shape, blocks) are checked before anything touches data or the disk,
+  // so a typo fails in a second instead of after loading shards.
+  model_layout(config);
   const WorldInfo world = WorldInfo::from_environment();
   DG_CHECK(world.world_size == 1, "WORLD_SIZE=" << world.world_size
                                                 << ": multi-process training is not available yet in this build");

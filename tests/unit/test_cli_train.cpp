@@ -71,6 +71,9 @@ TEST_F(CliTrainTest, ErrorsNameTheProblem) {
       {small_run("--set iterations=1 --set train_batch_tokens=100"), "TRAIN_BATCH_TOKENS"},
       {small_run("--set iterations=1 --set iteratons=2"), "did you mean 'iterations'"},
       {"train --preset huge", "valid presets: gpt, tiny"},
+      // A bad blocks entry fails before any data is read (the data folder here does not exist).
+      {"train --preset dart --set data_path=/nonexistent/data --set 'blocks=[{\"type\":\"dam\",\"site\":\"mlp_input\"}]'",
+       "blocks[0]: unknown block type 'dam'; valid types: tau_fusion, daam, head_gate"},
   };
   for (const Case& c : cases) {
     const auto r = test::run_dartgolf(c.args);
