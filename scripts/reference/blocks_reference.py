@@ -222,12 +222,12 @@ def read_block_file(path: str) -> Tuple[str, Dict, Dict[str, Tensor]]:
 
 def is_matrix_param(kind: str, name: str) -> bool:
     """Whether a block tensor (by its suffix name) goes to Muon, per docs/blocks.md's tables: the
-    tau-fusion projection and controller matrices and the head gate's weight; biases, mix.* and
-    every DAAM tensor (2-D [g, N] as they are) go to the scalar Adam."""
+    tau-fusion projection and controller matrices; biases, mix.*, the head gate's weight and every
+    DAAM tensor (2-D as they are) go to the scalar Adam."""
     if kind == "tau_fusion":
         return name.endswith(".weight")
     if kind == "head_gate":
-        return name == "weight"
+        return False
     if kind == "daam":
         return False
     raise ValueError(f"unknown block {kind!r}; known: {', '.join(BLOCK_KINDS)}")

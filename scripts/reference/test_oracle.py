@@ -1481,7 +1481,7 @@ class DartBlocksReferenceTest(unittest.TestCase):
         muon = {n for n, p in named.items() if where[id(p)][0] == "Muon"}
         expected = {f"blocks.{b}.{s}" for b in range(2) for s in (
             "attn.c_q.weight", "attn.c_k.weight", "attn.c_v.weight", "attn.proj.weight", "mlp.fc.weight",
-            "mlp.proj.weight", "attn_output.head_gate.weight")}
+            "mlp.proj.weight")}
         expected |= {f"blocks.{b}.loop_input.tau_fusion.ctrl.{i}.{layer}.weight"
                      for b in range(2) for i in range(3) for layer in ("fc", "proj")}
         expected |= {f"loop_output.tau_fusion.ctrl.{i}.{layer}.weight" for i in range(4) for layer in ("fc", "proj")}
@@ -1490,7 +1490,7 @@ class DartBlocksReferenceTest(unittest.TestCase):
         for name in ("blocks.1.mlp_input.daam.offset", "blocks.0.attn_output.daam.mix_logits",
                      "blocks.0.block_output.daam.scale", "blocks.1.loop_input.tau_fusion.mix.2",
                      "blocks.0.loop_input.tau_fusion.ctrl.1.fc.bias", "loop_output.tau_fusion.ctrl.3.proj.bias",
-                     "loop_output.tau_fusion.mix.0"):
+                     "loop_output.tau_fusion.mix.0", "blocks.0.attn_output.head_gate.weight"):
             self.assertEqual(where[id(named[name])], ("Adam", 0.04), name)
 
     def test_oracle_cli_with_blocks(self):

@@ -506,7 +506,7 @@ TEST(HeadGate, IdentityInitLeavesAttentionUnchangedAndTokensIndependent) {
   HeadGate block({d, H, hd, true}, "g.");
   block.add_params(m.layout);
   EXPECT_EQ(m.layout.find("g.weight").shape, (std::vector<int64_t>{H, d}));
-  EXPECT_EQ(m.layout.find("g.weight").group, OptimGroup::Matrix);
+  EXPECT_EQ(m.layout.find("g.weight").group, OptimGroup::Scalar);
   const auto acts = block.reserve_activations(*m.arena, rows);
   const auto scratch = block.reserve_scratch(*m.arena, rows);
   m.arena->commit();

@@ -574,7 +574,7 @@ TEST(DartBlocksLayout, EveryBlockInConfigOrderWithLoopOutputLast) {
       layout, plain, true,
       [](int64_t) {
         std::vector<ExpectedTensor> t = daam_tensors("block.mlp_input.daam.", 4, 3);  // groups default: num_heads
-        t.push_back({"block.attn_output.head_gate.weight", {4, 32}, OptimGroup::Matrix});
+        t.push_back({"block.attn_output.head_gate.weight", {4, 32}, OptimGroup::Scalar});
         for (auto& e : tau_tensors("block.loop_input.tau_fusion.", 3, 32, 32, 12)) t.push_back(e);
         for (auto& e : daam_tensors("block.attn_output.daam.", 2, 1)) t.push_back(e);
         for (auto& e : daam_tensors("block.block_output.daam.", 8, 1)) t.push_back(e);
@@ -603,7 +603,7 @@ TEST(DartBlocksLayout, PerUniqueBlockTensorsFollowEachBlock) {
         const std::string p = "blocks." + std::to_string(b) + ".";
         std::vector<ExpectedTensor> t = daam_tensors(p + "mlp_input.daam.", 2, 1);
         for (auto& e : tau_tensors(p + "loop_input.tau_fusion.", 3, 32, 32, 16)) t.push_back(e);
-        t.push_back({p + "attn_output.head_gate.weight", {4, 32}, OptimGroup::Matrix});
+        t.push_back({p + "attn_output.head_gate.weight", {4, 32}, OptimGroup::Scalar});
         return t;
       },
       {});

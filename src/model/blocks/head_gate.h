@@ -40,7 +40,7 @@ class HeadGate {
   const HeadGateConfig& config() const { return config_; }
   const BlockParams& params() const { return params_; }
 
-  // Adds weight [H, d] (Matrix group; zero when identity_init, else nn.Linear's uniform init).
+  // Adds weight [H, d] (scalar Adam group; zero when identity_init, else nn.Linear's uniform init).
   void add_params(ParamLayout& layout);
   void bind(const ParamLayout& layout) { params_.bind(layout); }
 
