@@ -218,11 +218,13 @@ DartBlocks::Use* DartBlocks::at(const std::vector<std::unique_ptr<Use>>& uses, i
 void DartBlocks::loop_input_forward(const BlockContext& c, int64_t pass, const Tensor& x, const Tensor& x0,
                                     const Tensor& skip, const Tensor& out) {
   const Use& use = *at(loop_input_, pass);
-  const int64_t l = pass / shape_.num_unique_blocks, d = shape_.model_dim;
+  const int64_t l = pass / shape_.num_unique_blocks;
   std::array<Tensor, 3> streams{x, x0, skip};
   if (loop_input_skip_stream() && skip.data == nullptr) {
-    streams[2] = c.arena.get(zeros_).slice(0, c.rows).view({c.rows, d});
-    c.backend.fill(streams[2], 0.0f);
+    // Nothing writes the zero stream: filled once, on the first forward that needs it.
+    if (!zeros_filled_) c.backend.fill(c.arena.get(zeros_), 0.0f);
+    zeros_filled_ = true;
+    streams[2] = zero_stream(c);
   }
   const size_t n = static_cast<size_t>(use.tau->config().streams);
   use.tau->forward(c.backend, c.arena, use.tau_acts[static_cast<size_t>(l)], use.tau_scratch, c.params,
@@ -233,17 +235,21 @@ void DartBlocks::loop_input_backward(const BlockContext& c, int64_t pass, const 
                                      const Tensor& skip, const Tensor& dx, const Tensor& dx0, const Tensor& dskip,
                                      const Tensor& dout) {
   const Use& use = *at(loop_input_, pass);
-  const int64_t l = pass / shape_.num_unique_blocks, d = shape_.model_dim;
+  const int64_t l = pass / shape_.num_unique_blocks;
   std::array<Tensor, 3> streams{x, x0, skip};
   std::array<Tensor, 3> dstreams{dx, dx0, dskip};
   if (loop_input_skip_stream() && skip.data == nullptr) {
     // The zero stream's gradient goes nowhere; the block still needs somewhere to add it.
-    streams[2] = c.arena.get(zeros_).slice(0, c.rows).view({c.rows, d});
-    dstreams[2] = c.arena.get(sink_).slice(0, c.rows).view({c.rows, d});
+    streams[2] = zero_stream(c);
+    dstreams[2] = c.arena.get(sink_).slice(0, c.rows).view({c.rows, shape_.model_dim});
   }
   const size_t n = static_cast<size_t>(use.tau->config().streams);
   use.tau->backward(c.backend, c.arena, use.tau_acts[static_cast<size_t>(l)], use.tau_scratch, c.params, c.grads,
                     std::span<const Tensor>(streams.data(), n), std::span<const Tensor>(dstreams.data(), n), dout);
+}
+
+Tensor DartBlocks::zero_stream(const BlockContext& c) const {
+  return c.arena.get(zeros_).slice(0, c.rows).view({c.rows, shape_.model_dim});
 }
 
 // ---- attn_output ---------------------------------------------------------------------------------
@@ -360,21 +366,24 @@ void DartBlocks::loop_output_backward(const BlockContext& c, std::span<const Ten
 
 // ---- observations --------------------------------------------------------------------------------
 
-void DartBlocks::observe(const BlockContext& c, int64_t loops, int64_t sequences,
+void DartBlocks::observe(const BlockContext& c, int64_t loops, int64_t sequences, std::string_view type,
                          std::vector<BlockObservation>& out) const {
   out.clear();
+  auto take = [&](const Use& use, int64_t loop) {
+    if (type.empty() || type == blocks::block_type_name(use.spec.type)) observe_use(c, use, loop, sequences, out);
+  };
   const int64_t B = shape_.num_unique_blocks;
   for (int64_t l = 0; l < loops; ++l) {
     for (int64_t b = 0; b < B; ++b) {
       const size_t bi = static_cast<size_t>(b);
-      if (has_loop_input()) observe_use(c, *loop_input_[bi], l, sequences, out);
+      if (has_loop_input()) take(*loop_input_[bi], l);
       if (has_attn_output())
-        for (const auto& use : attn_output_[bi]) observe_use(c, *use, l, sequences, out);
-      if (has_mlp_input()) observe_use(c, *mlp_input_[bi], l, sequences, out);
-      if (has_block_output()) observe_use(c, *block_output_[bi], l, sequences, out);
+        for (const auto& use : attn_output_[bi]) take(*use, l);
+      if (has_mlp_input()) take(*mlp_input_[bi], l);
+      if (has_block_output()) take(*block_output_[bi], l);
     }
   }
-  if (loop_output_) {
+  if (loop_output_ && (type.empty() || type == blocks::block_type_name(loop_output_->spec.type))) {
     observe_use(c, *loop_output_, 0, sequences, out);
     out.back().loop = loops - 1;
   }

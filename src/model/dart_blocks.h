@@ -8,6 +8,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "backend/arena.h"
@@ -84,13 +85,15 @@ class DartBlocks {
   void loop_output_backward(const BlockContext& c, std::span<const Tensor> loop_outputs,
                             std::span<const Tensor> dloop_outputs, const Tensor& dout);
 
-  // Every use of the last forward (which ran `loops` loops over `sequences` sequences), token rows
-  // only: the first memory_rows rows of each sequence are dropped.
-  void observe(const BlockContext& c, int64_t loops, int64_t sequences, std::vector<BlockObservation>& out) const;
+  // Every use of the last forward (which ran `loops` loops over `sequences` sequences) of blocks of
+  // `type` (empty: all), token rows only: the memory rows of each sequence are dropped.
+  void observe(const BlockContext& c, int64_t loops, int64_t sequences, std::string_view type,
+               std::vector<BlockObservation>& out) const;
 
  private:
   struct Use;  // one block instance at one site (of one unique block), with one activation set per loop
   Use* at(const std::vector<std::unique_ptr<Use>>& uses, int64_t pass) const;
+  Tensor zero_stream(const BlockContext& c) const;  // loop_input's skip stream where there is no skip
   Tensor daam_forward(const BlockContext& c, const Use& use, int64_t pass, const Tensor& x) const;
   void daam_backward(const BlockContext& c, const Use& use, int64_t pass, const Tensor& x, const Tensor& dx,
                      const Tensor& dout) const;
@@ -103,6 +106,7 @@ class DartBlocks {
   std::vector<std::vector<std::unique_ptr<Use>>> attn_output_;
   std::unique_ptr<Use> loop_output_;
   int dbuf_a_ = -1, dbuf_b_ = -1, zeros_ = -1, sink_ = -1;  // [N, d] scratch shared by the sites
+  bool zeros_filled_ = false;
 };
 
 }  // namespace dg

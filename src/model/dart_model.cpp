@@ -400,14 +400,10 @@ void DartModel::backward(float loss_scale) {
   backend_.embedding_backward(grad("tok_emb.weight").view({shape_.vocab_size, D}), demb, act(g.inputs, nt));
 }
 
-}  // namespace dg
-
-namespace dg {
-
-void DartModel::observe_blocks(std::vector<BlockObservation>& out) {
+void DartModel::observe_blocks(std::vector<BlockObservation>& out, std::string_view type) {
   out.clear();
   if (!blocks_.any() || rows_ == 0) return;
-  blocks_.observe(block_context(), loops_, rows_, out);
+  blocks_.observe(block_context(), loops_, rows_, type, out);
 }
 
 }  // namespace dg

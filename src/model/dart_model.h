@@ -48,7 +48,7 @@ class DartModel final : public LanguageModel {
   // Gradient of loss_scale × the training loss of the last forward, ADDED into grads().
   void backward(float loss_scale) override;
   void token_losses(std::vector<float>& out) override;
-  void observe_blocks(std::vector<BlockObservation>& out) override;
+  void observe_blocks(std::vector<BlockObservation>& out, std::string_view type = {}) override;
 
   int64_t loops_run() const { return loops_; }
   // Per-target losses after loop l of the last forward (computed on demand).

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string_view>
 #include <vector>
 
 #include "backend/backend.h"
@@ -45,7 +46,12 @@ class LanguageModel {
   // Per-target losses (nats) of the last forward, rows × seq_len.
   virtual void token_losses(std::vector<float>& out) = 0;
   // Every pluggable-block use of the last forward (docs/blocks.md); none for a model without blocks.
-  virtual void observe_blocks(std::vector<BlockObservation>& out) { out.clear(); }
+  // A non-empty `type` (tau_fusion, daam, head_gate) observes only blocks of that type, so a caller
+  // that needs one kind (training's τ log) computes and copies nothing else.
+  virtual void observe_blocks(std::vector<BlockObservation>& out, std::string_view type = {}) {
+    (void)type;
+    out.clear();
+  }
 
  protected:
   bool training_ = false;

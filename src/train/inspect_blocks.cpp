@@ -43,7 +43,9 @@ class ObservingModel final : public LanguageModel {
   }
   void backward(float loss_scale) override { inner_.backward(loss_scale); }
   void token_losses(std::vector<float>& out) override { inner_.token_losses(out); }
-  void observe_blocks(std::vector<BlockObservation>& out) override { inner_.observe_blocks(out); }
+  void observe_blocks(std::vector<BlockObservation>& out, std::string_view type = {}) override {
+    inner_.observe_blocks(out, type);
+  }
 
  private:
   LanguageModel& inner_;

@@ -198,7 +198,7 @@ TrainSummary train(const TrainRequest& request) {
     if (log_every > 0 && (step <= 10 || step % log_every == 0 || stop_after_step >= 0)) {
       log.log("step:" + std::to_string(step) + "/" + std::to_string(iterations) + " train_loss:" + fixed(train_loss, 4) +
               " train_time:" + fixed(approx_ms, 0) + "ms step_avg:" + fixed(approx_ms / step, 2) + "ms");
-      model->observe_blocks(block_observations);
+      model->observe_blocks(block_observations, "tau_fusion");
       const TauLog tau = tau_log(block_observations, step);
       for (const std::string& line : tau.lines) log.log(line);
       for (const nlohmann::json& record : tau.records) metrics.write(record);
