@@ -783,6 +783,11 @@ TEST(DartBlocksObserve, OneObservationPerUseWithTheSpecsChannels) {
     SCOPED_TRACE("loops " + std::to_string(loops));
     f.model->set_training(loops < 4);
     f.dart().forward_loops(batch, loops);
+    // One type only (what training's τ log asks for): exactly that type's uses, nothing else.
+    std::vector<BlockObservation> tau_only;
+    f.model->observe_blocks(tau_only, "tau_fusion");
+    EXPECT_EQ(tau_only.size(), static_cast<size_t>(2 * loops + 1));
+    for (const BlockObservation& o : tau_only) EXPECT_EQ(o.type, "tau_fusion") << o.name;
     f.model->observe_blocks(obs);
     EXPECT_EQ(obs.size(), static_cast<size_t>(per_block.size() * 2 * loops + 1));
     const auto uses = by_use(obs);
