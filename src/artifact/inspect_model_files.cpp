@@ -5,6 +5,7 @@
 #include "artifact/artifact.h"
 #include "artifact/bitpack.h"
 #include "artifact/model_artifact.h"
+#include "core/log.h"
 #include "model/settings.h"
 #include "train/checkpoint.h"
 #include "train/model_io.h"
@@ -13,12 +14,6 @@ namespace dg::artifact {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string shape_text(const std::vector<int64_t>& shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
 
 int64_t stored_bytes(const EncodedTensor& t, bool bitpacked) {
   switch (t.encoding) {
@@ -64,7 +59,7 @@ std::string inspect_artifact(const fs::path& file) {
   for (const EncodedTensor& t : a.tensors) params += t.numel();
   out << "tensors: " << a.tensors.size() << ", parameters: " << params << "\n";
   for (const EncodedTensor& t : a.tensors)
-    out << "  " << t.name << " " << shape_text(t.shape) << " " << encoding_name(t.encoding) << " bits:" << t.bits
+    out << "  " << t.name << " " << format_shape(t.shape) << " " << encoding_name(t.encoding) << " bits:" << t.bits
         << " stored_bytes:" << stored_bytes(t, a.bitpacked) << "\n";
   return out.str();
 }
@@ -85,7 +80,7 @@ std::string inspect_checkpoint(const fs::path& file) {
   for (const std::string& name : c.names) {
     const auto& shape = c.tensors.at(name).first;
     const Encoding e = choose_encoding(name, shape, policy);
-    out << "  " << name << " " << shape_text(shape) << " " << encoding_name(e)
+    out << "  " << name << " " << format_shape(shape) << " " << encoding_name(e)
         << (e == Encoding::IntPerRow || e == Encoding::IntPerTensor ? " bits:" + std::to_string(policy.bits) : "") << "\n";
   }
   return out.str();

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -48,5 +49,7 @@ class MetricsWriter {
 
 // "%.4f"-style formatting, which the challenge's lines use throughout.
 std::string fixed(double value, int decimals);
+// A tensor shape as messages and reports print it: "[1024, 512]".
+std::string format_shape(const std::vector<int64_t>& shape);
 
 }  // namespace dg

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/log.h"
 #include "train/safetensors.h"
 
 namespace dg {
@@ -19,14 +20,6 @@ constexpr const char* kStepKey = "step";
 constexpr size_t kMaxNamesListed = 10;
 
 bool is_reserved_key(const std::string& key) { return key == kFormatKey || key == kConfigKey || key == kStepKey; }
-
-std::string format_shape(const std::vector<int64_t>& shape) {
-  std::ostringstream out;
-  out << "[";
-  for (size_t i = 0; i < shape.size(); ++i) out << (i ? ", " : "") << shape[i];
-  out << "]";
-  return out.str();
-}
 
 int64_t parse_step(const std::string& text, const std::filesystem::path& path) {
   int64_t step = 0;

@@ -5,12 +5,12 @@
 #include <bit>
 #include <limits>
 #include <set>
-#include <sstream>
 #include <string_view>
 
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/log.h"
 #include "core/fs.h"
 
 // Tensors are stored little-endian and copied byte for byte; a big-endian host would need swaps.
@@ -43,14 +43,6 @@ std::string known_dtypes() {
     list += d.name;
   }
   return list;
-}
-
-std::string format_shape(const std::vector<int64_t>& shape) {
-  std::ostringstream out;
-  out << "[";
-  for (size_t i = 0; i < shape.size(); ++i) out << (i ? ", " : "") << shape[i];
-  out << "]";
-  return out.str();
 }
 
 // shape × dtype size in bytes, or false when a dimension is negative or the product overflows.
