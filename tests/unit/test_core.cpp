@@ -1,6 +1,9 @@
 // The core pieces every command relies on: atomic writes, file listing, logging, metrics, RNG.
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cmath>
 
 #include <nlohmann/json.hpp>
@@ -35,6 +38,24 @@ TEST(AtomicWrite, ReplacesWholeFileOrNothing) {
   EXPECT_EQ(entries, 1);  // no temporary left behind
 }
 
+// A writer killed with SIGKILL leaves "<file>.tmp.<pid>.<n>" behind; the next write into that folder
+// removes the temporaries of processes that no longer run and keeps those of live writers.
+TEST(AtomicWrite, RemovesTemporariesOfKilledWriters) {
+  test::TempDir dir;
+  const pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  ASSERT_GT(child, 0);
+  ASSERT_EQ(::waitpid(child, nullptr, 0), child);  // its pid now names no process
+  const std::string dead = "checkpoint_step000100.safetensors.tmp." + std::to_string(child) + ".0";
+  const std::string alive = "final_model.safetensors.tmp." + std::to_string(::getppid()) + ".3";
+  for (const std::string& name : {dead, alive, std::string("notes.tmp.txt")}) test::write_text(dir / name, "partial");
+  write_file_atomic(dir / "metrics.json", "{}");
+  EXPECT_FALSE(fs::exists(dir / dead));
+  EXPECT_TRUE(fs::exists(dir / alive));
+  EXPECT_TRUE(fs::exists(dir / "notes.tmp.txt"));  // not one of ours
+  EXPECT_EQ(test::read_text(dir / "metrics.json"), "{}");
+}
+
 TEST(Files, ReadErrorsNameTheFile) {
   test::TempDir dir;
   try {
@@ -59,6 +80,20 @@ TEST(Files, GlobSortsByNameAndReportsNoMatch) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("no files match"), std::string::npos);
   }
+}
+
+// A data_path such as "data[1]" was read as a glob pattern and found no shards.
+TEST(Files, GlobTakesTheFolderLiterally) {
+  test::TempDir dir;
+  for (const char* folder : {"data[1]", "what?", "star*"}) {
+    std::filesystem::create_directories(dir / folder);
+    test::write_text(dir / folder / "fineweb_val_000000.bin", "x");
+    test::write_text(dir / folder / ".hidden.bin", "x");  // '*' skips dot files, as Python's glob
+    const auto files = glob_sorted((dir / folder / "*.bin").string());
+    ASSERT_EQ(files.size(), 1u) << folder;
+    EXPECT_EQ(files[0], dir / folder / "fineweb_val_000000.bin");
+  }
+  EXPECT_THROW(glob_sorted((dir / "missing_folder" / "*.bin").string()), Error);
 }
 
 TEST(Logging, LinesGoToTheFileAndMetricsAreJsonLines) {
