@@ -49,7 +49,8 @@ class Backend {
   virtual void embedding_backward(const Tensor& dtable, const Tensor& dout, const Tensor& ids) = 0;
 
   // ---- RMSNorm over the last dimension, no weight: out = x / sqrt(mean(x²) + eps) --------------
-  // rstd [rows] is saved for backward.
+  // rstd [rows] is saved for backward. A row whose Σx² overflows (|x| ≳ 1e19: a diverged run) gives
+  // NaN, where torch's rsqrt(inf) = 0 would silently zero it and make the logits uniform.
   virtual void rmsnorm_forward(const Tensor& out, const Tensor& rstd, const Tensor& x, float eps) = 0;
   virtual void rmsnorm_backward(const Tensor& dx, const Tensor& dout, const Tensor& x, const Tensor& rstd) = 0;
 

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 
+#include "backend/cpu/ops_loss.h"
 #include "backend/cpu/vec_math.h"
 
 namespace dg::test {
@@ -43,6 +44,31 @@ TEST(CpuVecMath, TanhWithinTwoUlp) {
   EXPECT_EQ(cpu::vtanh(0.0f), 0.0f);
   EXPECT_EQ(cpu::vtanh(50.0f), 1.0f);
   EXPECT_EQ(cpu::vtanh(-1e6f), -1.0f);
+}
+
+// A diverged run must look diverged: NaN in, NaN out. (vtanh once returned +1 for NaN, so NaN logits
+// became a uniform distribution with loss exactly ln(vocab) and the trainer's check never fired.)
+TEST(CpuVecMath, NanStaysNan) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_TRUE(std::isnan(cpu::vexp(nan)));
+  EXPECT_TRUE(std::isnan(cpu::vtanh(nan)));
+  EXPECT_TRUE(std::isnan(cpu::vtanh(-nan)));
+  const cpu::f32v mixed = cpu::vtanh(cpu::f32v{nan, 0.5f, -2.0f, nan});
+  EXPECT_TRUE(std::isnan(mixed[0]) && std::isnan(mixed[3]));
+  EXPECT_EQ(mixed[1], cpu::vtanh(0.5f));  // the other lanes are unaffected
+  EXPECT_EQ(mixed[2], cpu::vtanh(-2.0f));
+}
+
+TEST(CpuVecMath, NanLogitMakesTheLossNan) {
+  const int64_t vocab = 11;  // not a multiple of the lane count: the tail path too
+  for (int64_t bad : {int64_t{0}, int64_t{5}, vocab - 1}) {
+    std::vector<float> z(static_cast<size_t>(vocab), 0.25f);
+    z[static_cast<size_t>(bad)] = std::numeric_limits<float>::quiet_NaN();
+    const int32_t target = 2;
+    float loss = 0.0f;
+    cpu::softcap_ce_forward(&loss, z.data(), &target, 1, vocab, 30.0f);
+    EXPECT_TRUE(std::isnan(loss)) << "NaN at column " << bad << " gave loss " << loss;
+  }
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "backend/cpu/ops_norm.h"
 
 #include <cmath>
+#include <limits>
 
 #include "backend/cpu/parallel.h"
 
@@ -14,7 +15,10 @@ void rmsnorm_forward(Real* out, Real* rstd, const Real* x, int64_t rows, int64_t
     Real sum = 0;
 #pragma omp simd reduction(+ : sum)
     for (int64_t c = 0; c < dim; ++c) sum += xr[c] * xr[c];
-    const Real inv = Real(1) / std::sqrt(sum / static_cast<Real>(dim) + eps);
+    // A row so large that its squares overflow is a diverged run: NaN says so (torch's rsqrt(inf)
+    // gives 0 instead, so the row silently becomes zeros and the logits uniform).
+    const Real inv = std::isfinite(sum) ? Real(1) / std::sqrt(sum / static_cast<Real>(dim) + eps)
+                                        : std::numeric_limits<Real>::quiet_NaN();
     rstd[r] = inv;
     Real* outr = out + r * dim;
 #pragma omp simd

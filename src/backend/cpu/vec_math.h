@@ -46,9 +46,14 @@ inline float horizontal_max(f32v v) {
 }
 inline f32v select(i32v mask, f32v a, f32v b) { return mask ? a : b; }
 
+// A NaN input gives NaN: the clamps and selects below compare false on NaN and would otherwise turn
+// it into a finite number, hiding a diverged run (NaN logits became a uniform distribution).
+inline f32v keep_nan(f32v x, f32v result) { return select(x != x, x, result); }
+
 // e^x per lane. Below −87 the result would leave the normal range: it is exactly 0 there (also for
-// −inf). Above 88 it saturates at e^88 instead of overflowing to inf.
+// −inf). Above 88 it saturates at e^88 instead of overflowing to inf. NaN stays NaN.
 inline f32v vexp(f32v x) {
+  const f32v input = x;
   const f32v lo = splat(-87.0f), hi = splat(88.0f);
   const i32v underflow = x < lo;
   x = select(x < lo, lo, x);
@@ -70,10 +75,10 @@ inline f32v vexp(f32v x) {
   const i32v bits = (__builtin_convertvector(n, i32v) + 127) << 23;
   f32v two_n;
   std::memcpy(&two_n, &bits, sizeof two_n);
-  return select(underflow, splat(0.0f), p * two_n);
+  return keep_nan(input, select(underflow, splat(0.0f), p * two_n));
 }
 
-// tanh per lane.
+// tanh per lane; NaN stays NaN.
 inline f32v vtanh(f32v x) {
   const f32v ax = select(x < 0.0f, -x, x);
   // Small |x|: odd polynomial (1 − 2/(e^{2x}+1) would cancel catastrophically near 0).
@@ -88,7 +93,7 @@ inline f32v vtanh(f32v x) {
   const f32v e = vexp(2.0f * select(ax < 44.0f, ax, splat(44.0f)));
   const f32v big_abs = 1.0f - 2.0f / (e + 1.0f);
   const f32v big = select(x < 0.0f, -big_abs, big_abs);
-  return select(ax < 0.625f, small, big);
+  return keep_nan(x, select(ax < 0.625f, small, big));
 }
 
 inline float vexp(float x) { return vexp(splat(x))[0]; }
