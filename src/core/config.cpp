@@ -3,9 +3,12 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdint>
+#include <limits>
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/text.h"
 
 namespace dg {
 using nlohmann::json;
@@ -21,20 +24,6 @@ std::string type_name(const json& v) {
   return "null";
 }
 
-size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diagonal = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      const size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
-}
 }  // namespace
 
 std::string env_name_for(const std::string& key) {
@@ -60,15 +49,14 @@ bool Config::get_bool(const std::string& key) const { return at(key).get<bool>()
 std::string Config::get_string(const std::string& key) const { return at(key).get<std::string>(); }
 
 void Config::unknown_key(const std::string& key, const std::string& origin) const {
-  std::string nearest;
-  size_t best = std::string::npos;
+  std::vector<std::string> keys;
   std::string listing;
   for (auto& [k, v] : values_.items()) {
     listing += (listing.empty() ? "" : ", ") + k;
-    const size_t d = edit_distance(key, k);
-    if (d < best) best = d, nearest = k;
+    keys.push_back(k);
   }
-  std::string hint = (best <= 3) ? " (did you mean '" + nearest + "'?)" : "";
+  const std::string nearest = closest_match(key, keys);
+  const std::string hint = nearest.empty() ? "" : " (did you mean '" + nearest + "'?)";
   DG_THROW(origin << ": unknown setting '" << key << "'" << hint << "; valid settings: " << listing);
 }
 
@@ -85,10 +73,23 @@ json Config::coerce(const std::string& key, const json& value, const std::string
     bad();
   }
   if (current.is_number_integer()) {
+    // Integer settings are int64: larger values (1e20, 2^64−1) are refused, never wrapped around.
+    const auto out_of_range = [&]() {
+      DG_THROW(origin << ": setting '" << key << "' = " << value.dump() << " is out of the integer range ±"
+                      << std::numeric_limits<int64_t>::max());
+    };
+    if (value.is_number_unsigned()) {
+      if (value.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) out_of_range();
+      return value.get<int64_t>();
+    }
     if (value.is_number_integer()) return value;
     if (value.is_number_float()) {
       const double d = value.get<double>();
-      if (std::isfinite(d) && d == std::floor(d)) return static_cast<int64_t>(d);
+      if (std::isfinite(d) && d == std::floor(d)) {
+        // 2^63 is the first double outside int64; casting it or anything larger is undefined.
+        if (std::abs(d) >= 9223372036854775808.0) out_of_range();
+        return static_cast<int64_t>(d);
+      }
     }
     bad();
   }
@@ -134,7 +135,7 @@ void Config::merge_file(const std::filesystem::path& path) {
   try {
     parsed = json::parse(text);
   } catch (const json::parse_error& e) {
-    DG_THROW(path.string() << ": not valid JSON: " << e.what());
+    DG_THROW(path.string() << ": not valid JSON: " << json_error_text(e.what()));
   }
   merge_json(parsed, path.string());
 }

@@ -2,19 +2,31 @@
 
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 
 #include "core/error.h"
 
 namespace dg {
 
+namespace {
+void create_parent_folder(const std::filesystem::path& file) {
+  if (!file.has_parent_path()) return;
+  std::error_code ec;
+  std::filesystem::create_directories(file.parent_path(), ec);
+  DG_CHECK(!ec, "cannot create the folder " << file.parent_path().string() << " for " << file.filename().string()
+                                            << ": " << ec.message());
+}
+}  // namespace
+
 Logger::Logger(const std::filesystem::path& logfile, bool is_master)
     : path_(logfile), is_master_(is_master), console_is_tty_(::isatty(STDOUT_FILENO) == 1) {
   if (!is_master_ || logfile.empty()) return;
-  if (logfile.has_parent_path()) std::filesystem::create_directories(logfile.parent_path());
+  create_parent_folder(logfile);
   file_.open(logfile, std::ios::app);
-  DG_CHECK(file_, "cannot open log file " << logfile << " for writing");
+  DG_CHECK(file_, "cannot open log file " << logfile.string() << " for writing: " << std::strerror(errno));
 }
 
 void Logger::end_progress() {
@@ -47,9 +59,9 @@ void Logger::progress(std::string_view line) {
 }
 
 MetricsWriter::MetricsWriter(const std::filesystem::path& path) {
-  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
+  create_parent_folder(path);
   file_.open(path, std::ios::app);
-  DG_CHECK(file_, "cannot open metrics file " << path << " for writing");
+  DG_CHECK(file_, "cannot open metrics file " << path.string() << " for writing: " << std::strerror(errno));
 }
 
 void MetricsWriter::write(const nlohmann::json& record) {

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/text.h"
 
 namespace dg::data {
 namespace fs = std::filesystem;
@@ -68,7 +69,7 @@ void for_each_jsonl_document(const fs::path& input, const std::function<void(std
     try {
       record = nlohmann::json::parse(line);
     } catch (const nlohmann::json::parse_error& e) {
-      DG_THROW("input " << input.string() << ":" << line_number << ": not valid JSON (" << e.what() << ")");
+      DG_THROW("input " << input.string() << ":" << line_number << ": not valid JSON (" << json_error_text(e.what()) << ")");
     }
     DG_CHECK(record.is_object(), "input " << input.string() << ":" << line_number
                                           << ": expected a JSON object {\"text\": ...}, got " << record.type_name());

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/text.h"
 #include "core/log.h"
 #include "train/safetensors.h"
 
@@ -73,7 +74,7 @@ LoadedCheckpoint load_checkpoint(const std::filesystem::path& path) {
   try {
     loaded.meta.config = nlohmann::json::parse(config->second);
   } catch (const nlohmann::json::parse_error& e) {
-    DG_THROW(path.string() << ": checkpoint metadata \"config\" is not valid JSON: " << e.what());
+    DG_THROW(path.string() << ": checkpoint metadata \"config\" is not valid JSON: " << json_error_text(e.what()));
   }
   const auto step = file.metadata.find(kStepKey);
   DG_CHECK(step != file.metadata.end(), path.string() << ": checkpoint has no \"step\" metadata");

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/text.h"
 #include "core/log.h"
 #include "core/fs.h"
 
@@ -88,7 +89,7 @@ std::string build_header(const std::vector<TensorBytesView>& tensors, const std:
   try {
     text = header.dump();
   } catch (const nlohmann::json::exception& e) {
-    DG_THROW(path.string() << ": cannot encode the safetensors header (names and metadata must be UTF-8): " << e.what());
+    DG_THROW(path.string() << ": cannot encode the safetensors header (names and metadata must be UTF-8): " << json_error_text(e.what()));
   }
   text.append((kHeaderAlignment - text.size() % kHeaderAlignment) % kHeaderAlignment, ' ');
   return text;
@@ -242,7 +243,7 @@ SafetensorsFile read_safetensors(const std::filesystem::path& path) {
   try {
     header = nlohmann::json::parse(header_text.begin(), header_text.end());
   } catch (const nlohmann::json::parse_error& e) {
-    DG_THROW(where << ": header is not valid JSON: " << e.what());
+    DG_THROW(where << ": header is not valid JSON: " << json_error_text(e.what()));
   }
   DG_CHECK(header.is_object(), where << ": header is JSON but not an object");
 
