@@ -1,6 +1,7 @@
 #include "artifact/model_artifact.h"
 
 #include <algorithm>
+#include <cmath>
 #include <sstream>
 #include <vector>
 
@@ -66,26 +67,19 @@ Config artifact_config(const Artifact& artifact, const std::filesystem::path& pa
 
 void check_artifact_layout(const Artifact& artifact, const ParamLayout& layout, const std::filesystem::path& path) {
   std::ostringstream problems;
-  auto shape_text = [](const std::vector<int64_t>& shape) {
-    std::ostringstream s;
-    s << "[";
-    for (size_t i = 0; i < shape.size(); ++i) s << (i ? ", " : "") << shape[i];
-    s << "]";
-    return s.str();
-  };
   for (const ParamSpec& spec : layout.specs()) {
     const EncodedTensor* found = nullptr;
     for (const EncodedTensor& t : artifact.tensors)
       if (t.name == spec.name) found = &t;
-    if (!found) problems << "\n  missing: " << spec.name << " " << shape_text(spec.shape);
+    if (!found) problems << "\n  missing: " << spec.name << " " << format_shape(spec.shape);
     else if (found->shape != spec.shape)
-      problems << "\n  shape of " << spec.name << ": artifact " << shape_text(found->shape) << ", config "
-               << shape_text(spec.shape);
+      problems << "\n  shape of " << spec.name << ": artifact " << format_shape(found->shape) << ", config "
+               << format_shape(spec.shape);
   }
   for (const EncodedTensor& t : artifact.tensors) {
     bool known = false;
     for (const ParamSpec& spec : layout.specs()) known = known || spec.name == t.name;
-    if (!known) problems << "\n  unexpected: " << t.name << " " << shape_text(t.shape);
+    if (!known) problems << "\n  unexpected: " << t.name << " " << format_shape(t.shape);
   }
   DG_CHECK(problems.str().empty(), path.string() << ": config mismatch: the artifact's tensors are not the model its config "
                                                     "(and any --set) describes:"
@@ -97,7 +91,15 @@ void load_artifact_weights(const Artifact& artifact, const std::filesystem::path
   const ParamLayout& layout = model.layout();
   check_artifact_layout(artifact, layout, path);
   std::vector<float> host(static_cast<size_t>(layout.buffer_elements()), 0.0f);
-  for (const EncodedTensor& t : artifact.tensors) decode_tensor(t, host.data() + layout.find(t.name).offset);
+  for (const EncodedTensor& t : artifact.tensors) {
+    float* values = host.data() + layout.find(t.name).offset;
+    decode_tensor(t, values);
+    // pack refuses non-finite weights, but a stored fp16/fp32 scale or value can still decode to inf.
+    const int64_t n = t.numel();
+    const float* bad = std::find_if(values, values + n, [](float v) { return !std::isfinite(v); });
+    DG_CHECK(bad == values + n, path.string() << ": tensor " << t.name << " decodes to " << *bad << " at element "
+                                              << (bad - values) << ": the artifact holds a weight that is not finite");
+  }
   backend.copy_from_host(model.params(), host.data());
 }
 

@@ -9,6 +9,7 @@
 #include "artifact/submission.h"
 #include "backend/backend.h"
 #include "core/error.h"
+#include "core/fs.h"
 #include "core/log.h"
 #include "model/model_factory.h"
 #include "train/checkpoint.h"
@@ -63,6 +64,10 @@ std::vector<std::string> code_file_listing(const fs::path& source_root) {
 void run_pack(const PackRequest& request, const std::function<void(const std::string&)>& print) {
   DG_CHECK(!request.checkpoint.empty(), "pack: give --checkpoint FILE (a .safetensors written by dartgolf train)");
   DG_CHECK(!request.out.empty(), "pack: give --out FILE for the artifact");
+  // The artifact must never replace what it is made from (pack --out X --checkpoint X once did).
+  DG_CHECK(!same_file(request.out, request.checkpoint),
+           "pack: --out " << request.out.string() << " is the checkpoint itself; writing the artifact there would "
+                          << "destroy the checkpoint. Choose another --out (e.g. final_model.int8.zlib)");
   const bool submission = !request.submission_dir.empty();
   const fs::path train_log =
       request.train_log.empty() ? request.checkpoint.parent_path() / "train_log.txt" : request.train_log;
@@ -81,14 +86,7 @@ void run_pack(const PackRequest& request, const std::function<void(const std::st
   const ArtifactSettings settings = ArtifactSettings::from_config(config);
 
   const ParamLayout layout = model_layout(config);
-  std::vector<std::pair<std::string, std::vector<int64_t>>> expected;
-  for (const ParamSpec& spec : layout.specs()) expected.emplace_back(spec.name, spec.shape);
-  check_checkpoint_layout(checkpoint, expected, request.checkpoint);
-  std::vector<float> host(static_cast<size_t>(layout.buffer_elements()), 0.0f);
-  for (const ParamSpec& spec : layout.specs()) {
-    const auto& values = checkpoint.tensors.at(spec.name).second;
-    std::copy(values.begin(), values.end(), host.begin() + spec.offset);
-  }
+  const std::vector<float> host = checkpoint_to_flat(checkpoint, layout, request.checkpoint);
 
   const double pre_val_loss = extra_number(checkpoint, "val_loss", -1.0);
   const double pre_val_bpb = extra_number(checkpoint, "val_bpb", -1.0);
@@ -121,8 +119,10 @@ void run_pack(const PackRequest& request, const std::function<void(const std::st
         std::to_string(layout.specs().size()) + " params:" + std::to_string(packed.parameter_count));
   if (!submission) return;
 
-  // Score what is on disk, then write the records folder.
+  // Score what is on disk, then write the records folder. The submission's score covers the whole
+  // validation split, whatever shortcut the training run took (val_max_tokens).
   const Artifact artifact = read_artifact(request.out);
+  config.set_value("val_max_tokens", 0, "pack --submission scores the whole validation split");
   apply_thread_setting(config);
   const fs::path data_path = request.data_dir.empty() ? fs::path(config.get_string("data_path")) : request.data_dir;
   const fs::path tokenizer = request.tokenizer.empty() ? fs::path(config.get_string("tokenizer_path")) : request.tokenizer;
@@ -131,14 +131,11 @@ void run_pack(const PackRequest& request, const std::function<void(const std::st
   std::unique_ptr<Backend> backend = make_cpu_backend();
   // Batch as training validated (train_batch_tokens / grad_accum_steps), like `eval`: matmul sums
   // depend on the batch shape in their last bits, and the score should equal the trainer's.
-  const int64_t accum = config.get_int("grad_accum_steps") > 0 ? config.get_int("grad_accum_steps") : 8;
-  const int64_t batch_tokens =
-      request.eval_batch_tokens > 0 ? request.eval_batch_tokens : config.get_int("train_batch_tokens") / accum;
   std::unique_ptr<LanguageModel> model =
-      make_model(config, *backend, std::max<int64_t>(1, batch_tokens / seq_len), seq_len);
+      make_model(config, *backend, eval_batch_rows(config, request.eval_batch_tokens), seq_len);
   const RoundTripScore score = score_artifact(artifact, request.out, *model, *backend, data, EvalOptions{});
-  print(roundtrip_line(settings.metric_prefix(), score));
-  print(roundtrip_exact_line(settings.metric_prefix(), score));
+  print(roundtrip_line(settings.metric_prefix(), score, data));
+  print(roundtrip_exact_line(settings.metric_prefix(), score, data));
   if (pre_val_bpb >= 0) print(quantization_gap_line(pre_val_loss, pre_val_bpb, score.result));
 
   SubmissionInfo info;

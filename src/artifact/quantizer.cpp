@@ -45,7 +45,17 @@ void check_finite_rows(const float* w, int64_t rows, int64_t cols) {
     for (int64_t c = 0; c < cols; ++c)
       if (!std::isfinite(w[r * cols + c]))
         DG_THROW("row " << r << " column " << c << " holds " << w[r * cols + c]
-                        << ": a weight that is not finite cannot be quantized (did training diverge?)");
+                        << ": a weight that is not finite cannot be stored in the artifact (did training diverge?)");
+}
+
+// fp16 tops out at 65504: a larger finite weight would silently become inf in the artifact.
+void check_fits_fp16(const float* w, int64_t rows, int64_t cols) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c)
+      DG_CHECK(std::fabs(w[r * cols + c]) <= 65504.0f,
+               "row " << r << " column " << c << " holds " << w[r * cols + c]
+                      << ", beyond fp16's largest value 65504: it would be stored as inf; keep the tensor fp32 "
+                         "(int8_keep_float_fp32_name_patterns) or find why it grew so large");
 }
 
 void check_bits(int bits) {
@@ -242,13 +252,18 @@ EncodedTensor encode_tensor(const std::string& name, const std::vector<int64_t>&
   t.encoding = choose_encoding(name, shape, policy);
   const int64_t n = t.numel();
   const auto count = static_cast<size_t>(n);
+  // Rows and columns for error messages: a 1-D tensor is one row.
+  const int64_t rows = shape.size() >= 2 ? shape[0] : 1;
+  const int64_t cols = rows > 0 ? n / rows : 0;
   try {
+    check_finite_rows(values, rows, cols);
     switch (t.encoding) {
       case Encoding::Fp32:
         t.bits = 32;
         t.fp32.assign(values, values + n);
         break;
       case Encoding::Fp16:
+        check_fits_fp16(values, rows, cols);
         t.bits = 16;
         t.fp16.resize(count);
         for (int64_t i = 0; i < n; ++i) t.fp16[static_cast<size_t>(i)] = float_to_half_bits(values[i]);

@@ -21,14 +21,15 @@ RoundTripScore score_artifact(const Artifact& artifact, const fs::path& path, La
   return score;
 }
 
-std::string roundtrip_line(const std::string& metric_prefix, const RoundTripScore& score) {
-  return "final_" + metric_prefix + "_roundtrip val_loss:" + fixed(score.result.val_loss, 4) +
-         " val_bpb:" + fixed(score.result.val_bpb, 4) + " eval_time:" + fixed(score.eval_ms, 0) + "ms";
+std::string roundtrip_line(const std::string& metric_prefix, const RoundTripScore& score, const EvalData& data) {
+  std::string line = "final_" + metric_prefix;
+  line += "_roundtrip val_loss:" + fixed(score.result.val_loss, 4) + " val_bpb:" + fixed(score.result.val_bpb, 4);
+  line += " eval_time:" + fixed(score.eval_ms, 0) + "ms" + partial_note(data);
+  return line;
 }
 
-std::string roundtrip_exact_line(const std::string& metric_prefix, const RoundTripScore& score) {
-  return "final_" + metric_prefix + "_roundtrip_exact val_loss:" + fixed(score.result.val_loss, 8) +
-         " val_bpb:" + fixed(score.result.val_bpb, 8);
+std::string roundtrip_exact_line(const std::string& metric_prefix, const RoundTripScore& score, const EvalData& data) {
+  return exact_score_line("final_" + metric_prefix + "_roundtrip", score.result.val_loss, score.result.val_bpb, data);
 }
 
 std::string quantization_gap_line(double pre_val_loss, double pre_val_bpb, const EvalResult& artifact) {
@@ -88,8 +89,8 @@ FinalArtifactReport finish_with_artifact(LanguageModel& model, Backend& backend,
   // Score what is on disk, as train_gpt.py does, not the in-memory copy.
   const Artifact artifact = read_artifact(report.artifact_path);
   report.score = score_artifact(artifact, report.artifact_path, model, backend, data, options);
-  log.log(roundtrip_line(settings.metric_prefix(), report.score));
-  log.log(roundtrip_exact_line(settings.metric_prefix(), report.score));
+  log.log(roundtrip_line(settings.metric_prefix(), report.score, data));
+  log.log(roundtrip_exact_line(settings.metric_prefix(), report.score, data));
   log.log(quantization_gap_line(pre_val_loss, pre_val_bpb, report.score.result));
   nlohmann::json record{{"event", "artifact"},
                         {"artifact", report.artifact_path.string()},

@@ -28,10 +28,12 @@ struct RoundTripScore {
 RoundTripScore score_artifact(const Artifact& artifact, const std::filesystem::path& path, LanguageModel& model,
                               Backend& backend, const EvalData& data, const EvalOptions& options);
 
-// "final_int8_zlib_roundtrip val_loss:%.4f val_bpb:%.4f eval_time:%.0fms" (prefix from ArtifactSettings).
-std::string roundtrip_line(const std::string& metric_prefix, const RoundTripScore& score);
-// "final_int8_zlib_roundtrip_exact val_loss:%.8f val_bpb:%.8f"
-std::string roundtrip_exact_line(const std::string& metric_prefix, const RoundTripScore& score);
+// "final_int8_zlib_roundtrip val_loss:%.4f val_bpb:%.4f eval_time:%.0fms" (prefix from ArtifactSettings),
+// plus partial_note(data) when val_max_tokens cut the split.
+std::string roundtrip_line(const std::string& metric_prefix, const RoundTripScore& score, const EvalData& data);
+// "final_int8_zlib_roundtrip_exact val_loss:%.8f val_bpb:%.8f" (exact_score_line: "_partial" and the
+// scored count when val_max_tokens cut the split).
+std::string roundtrip_exact_line(const std::string& metric_prefix, const RoundTripScore& score, const EvalData& data);
 // "quantization_gap val_bpb:<pre> -> <artifact> (+gap) val_loss:<pre> -> <artifact> (+gap)"
 std::string quantization_gap_line(double pre_val_loss, double pre_val_bpb, const EvalResult& artifact);
 

@@ -15,6 +15,7 @@
 #include "train/evaluate.h"
 #include "train/model_io.h"
 #include "train/run_context.h"
+#include "train/settings_checks.h"
 
 namespace dg::cli {
 
@@ -58,7 +59,11 @@ void add_eval_command(CLI::App& app, Runner& run) {
       if (from_artifact) packed = artifact::read_artifact(path);
       else checkpoint = load_checkpoint(path);
       Config config = from_artifact ? artifact::artifact_config(*packed, path) : checkpoint_config(*checkpoint, path);
+      // The training run's validation shortcut never follows its checkpoint: eval scores the whole
+      // split unless this command line asks for less (--set val_max_tokens=N).
+      config.set_value("val_max_tokens", 0, "eval scores the whole validation split");
       for (const std::string& a : options->assignments) config.set(a, "--set");
+      check_run_settings(config);
       if (!options->eval_loss.empty()) {
         DG_CHECK(config.get_string("model") == "dart",
                  "--eval-loss applies to DART models; " << path.string() << " holds a " << config.get_string("model")
@@ -101,13 +106,13 @@ void add_eval_command(CLI::App& app, Runner& run) {
                   static_cast<long long>(options->stride));
       if (from_artifact) {  // the challenge's score lines, named by the artifact's scheme
         const std::string prefix = artifact::stored_settings(*packed).metric_prefix();
-        std::printf("%s\n", artifact::roundtrip_line(prefix, {result, eval_ms}).c_str());
-        std::printf("%s\n", artifact::roundtrip_exact_line(prefix, {result, eval_ms}).c_str());
+        std::printf("%s\n", artifact::roundtrip_line(prefix, {result, eval_ms}, data).c_str());
+        std::printf("%s\n", artifact::roundtrip_exact_line(prefix, {result, eval_ms}, data).c_str());
         return kExitOk;
       }
-      std::printf("val_loss:%s val_bpb:%s\n", fixed(result.val_loss, 4).c_str(), fixed(result.val_bpb, 4).c_str());
-      std::printf("final_eval_exact val_loss:%s val_bpb:%s\n", fixed(result.val_loss, 8).c_str(),
-                  fixed(result.val_bpb, 8).c_str());
+      std::printf("val_loss:%s val_bpb:%s%s\n", fixed(result.val_loss, 4).c_str(), fixed(result.val_bpb, 4).c_str(),
+                  partial_note(data).c_str());
+      std::printf("%s\n", exact_score_line("final_eval", result.val_loss, result.val_bpb, data).c_str());
       return kExitOk;
     };
   });

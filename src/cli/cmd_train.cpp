@@ -15,6 +15,7 @@ void add_train_command(CLI::App& app, Runner& run) {
     std::vector<std::string> assignments;
     std::string out_dir;
     bool print_config = false;
+    bool overwrite = false;
     bool json = false;
   };
   auto options = std::make_shared<Options>();
@@ -27,6 +28,8 @@ void add_train_command(CLI::App& app, Runner& run) {
   cmd->add_option("--set", options->assignments,
                   "Override one setting, key=value (repeatable); precedence: preset < --config < environment < --set");
   cmd->add_option("--out", options->out_dir, "Run folder for the log, metrics and checkpoints (default runs/<run_id>)");
+  cmd->add_flag("--overwrite", options->overwrite,
+                "Replace a previous run in the --out folder (by default a folder holding a run is refused)");
   cmd->add_flag("--print-config", options->print_config, "Print the resolved settings with their sources and exit");
   cmd->add_flag("--json", options->json, "With --print-config: print the settings as one JSON object");
   cmd->footer(
@@ -50,7 +53,7 @@ void add_train_command(CLI::App& app, Runner& run) {
           std::printf("%-28s %-24s # %s\n", key.c_str(), value.dump().c_str(), config.origins().at(key).c_str());
         return kExitOk;
       }
-      TrainRequest request{config, options->preset, options->out_dir};
+      TrainRequest request{config, options->preset, options->out_dir, options->overwrite};
       const TrainSummary summary = train(request);
       std::printf("run folder: %s\n", summary.out_dir.string().c_str());
       return kExitOk;

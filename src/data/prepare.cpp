@@ -1,7 +1,5 @@
 #include "data/prepare.h"
 
-#include <zlib.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -15,6 +13,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "data/documents.h"
+#include "data/prepare_manifest.h"
 #include "data/shard.h"
 #include "data/tokenizer.h"
 
@@ -89,22 +88,6 @@ void remove_files(const std::vector<fs::path>& files) {
     fs::remove(file, ec);
     DG_CHECK(!ec, "cannot remove old shard " << file.string() << ": " << ec.message());
   }
-}
-
-std::string crc32_hex_of_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  DG_CHECK(in, "cannot open " << path.string() << " to checksum it");
-  uLong crc = ::crc32(0L, Z_NULL, 0);
-  std::vector<char> chunk(1 << 20);
-  while (in) {
-    in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
-    const auto got = in.gcount();
-    if (got > 0) crc = ::crc32(crc, reinterpret_cast<const Bytef*>(chunk.data()), static_cast<uInt>(got));
-  }
-  DG_CHECK(!in.bad(), "read of " << path.string() << " failed while checksumming it");
-  char hex[9];
-  std::snprintf(hex, sizeof hex, "%08lx", static_cast<unsigned long>(crc));
-  return hex;
 }
 
 void say(const PrepareOptions& options, const std::string& line) {
@@ -308,14 +291,14 @@ PrepareSummary prepare_dataset(const PrepareOptions& options) {
   manifest["input"] = {{"path", fs::absolute(options.input).lexically_normal().string()},
                        {"format", corpus_format_name(format)},
                        {"bytes", static_cast<int64_t>(fs::file_size(options.input))},
-                       {"crc32", crc32_hex_of_file(options.input)}};
+                       {"crc32", file_crc32_hex(options.input)}};
   manifest["tokenizer"] = {
       {"path", summary.tokenizer_trained ? std::string(kTrainedTokenizerName)
                                          : fs::absolute(summary.tokenizer_path).lexically_normal().string()},
       {"trained", summary.tokenizer_trained},
       {"vocab_size", summary.vocab_size},
       {"bos_id", tokenizer->bos_id()},
-      {"crc32", crc32_hex_of_file(summary.tokenizer_path)}};
+      {"crc32", file_crc32_hex(summary.tokenizer_path)}};
   if (summary.tokenizer_trained) {
     manifest["tokenizer"]["settings"] = {{"model_type", "bpe"},         {"vocab_size_requested", *options.vocab_size},
                                          {"character_coverage", 0.999}, {"byte_fallback", true},

@@ -55,7 +55,9 @@ json default_settings() {
       {"grad_accum_steps", 0},     // 0: 8 / world_size, as train_gpt.py
       {"checkpoint_every", 0},     // save a checkpoint every N steps (0: only at the end)
       {"threads", 0},              // CPU threads (0: all cores)
-      {"val_max_tokens", 0},       // score only the first N validation tokens (0: the full split)
+      {"val_max_tokens", 0},       // validation during training scores only the first N targets (0: the full split)
+      {"on_nan", "stop"},          // a non-finite loss or gradient: stop (before applying it) or skip the step
+      {"nan_skip_limit", 10},      // on_nan=skip stops after this many skipped steps in a row
       // artifact and QAT (docs/artifact-format.md); the defaults are train_gpt.py's: no QAT, int8+zlib
       {"artifact_codec", "zlib"},  // zlib (level 9, the challenge's), zstd (22) or lzma (9e)
       {"artifact_bits", 8},        // int width of quantized tensors, 2..8 (scale floor 1/qmax)

@@ -8,6 +8,7 @@
 #include "model/model_factory.h"
 #include "train/optimizer.h"
 #include "train/run_context.h"
+#include "train/settings_checks.h"
 
 namespace dg {
 
@@ -24,7 +25,10 @@ double training_flops_per_token(const ParamLayout& layout, const Config& config)
 }
 
 BenchResult run_bench(const Config& config, int64_t warmup_steps, int64_t timed_steps) {
-  DG_CHECK(timed_steps > 0, "bench: --steps must be positive");
+  DG_CHECK(timed_steps > 0, "bench: --steps " << timed_steps << " must be positive");
+  DG_CHECK(warmup_steps >= 0, "bench: --warmup " << warmup_steps << " must be >= 0");
+  check_run_settings(config);  // before any division by a setting
+  model_layout(config);
   BenchResult result;
   result.threads = apply_thread_setting(config);
   const int64_t seq_len = config.get_int("train_seq_len");

@@ -7,6 +7,7 @@
 namespace dg {
 
 int64_t eval_batch_rows(const Config& config, int64_t batch_tokens) {
+  DG_CHECK(batch_tokens >= 0, "--eval-batch-tokens " << batch_tokens << " must be >= 0 (0: the run's training micro-batch)");
   const int64_t accum = config.get_int("grad_accum_steps") > 0 ? config.get_int("grad_accum_steps") : 8;
   const int64_t tokens = batch_tokens > 0 ? batch_tokens : config.get_int("train_batch_tokens") / accum;
   return std::max<int64_t>(1, tokens / config.get_int("train_seq_len"));

@@ -61,12 +61,12 @@ double Optimizer::base_lr(OptimGroup group) const {
   return 0.0;
 }
 
-double Optimizer::step(double lr_mul, double muon_momentum) {
+double Optimizer::step(double lr_mul, double muon_momentum, std::optional<double> grad_norm) {
   ++steps_;
-  double norm = 0.0;
+  double norm = grad_norm.value_or(0.0);
   if (settings_.grad_clip_norm > 0.0) {
     // torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is below 1.
-    norm = std::sqrt(backend_.sum_squares(grads_));
+    if (!grad_norm) norm = std::sqrt(backend_.sum_squares(grads_));
     const double coef = settings_.grad_clip_norm / (norm + 1e-6);
     if (coef < 1.0) backend_.scale(grads_, static_cast<float>(coef));
   }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "backend/backend.h"
@@ -28,9 +29,10 @@ class Optimizer {
   Optimizer& operator=(const Optimizer&) = delete;
 
   // One update with every learning rate multiplied by lr_mul (the warmdown) and Muon's momentum
-  // set to muon_momentum (its warm-up). Clips the global gradient norm first when grad_clip_norm > 0.
-  // Returns the gradient norm before clipping when clipping is on, else 0.
-  double step(double lr_mul, double muon_momentum);
+  // set to muon_momentum (its warm-up). Clips the global gradient norm first when grad_clip_norm > 0,
+  // using `grad_norm` when the caller already computed it. Returns the gradient norm before
+  // clipping when clipping is on (or it was given), else 0.
+  double step(double lr_mul, double muon_momentum, std::optional<double> grad_norm = std::nullopt);
   int64_t steps_taken() const { return steps_; }
   double base_lr(OptimGroup group) const;
 

@@ -5,6 +5,8 @@
 #include <cstdlib>
 
 #include "core/error.h"
+#include "core/log.h"
+#include "data/prepare_manifest.h"
 #include "data/token_loader.h"
 
 namespace dg {
@@ -53,16 +55,34 @@ EvalData load_eval_data(const Config& config, const std::filesystem::path& data_
   DG_CHECK(out.tokenizer->vocab_size() == vocab, "VOCAB_SIZE=" << vocab << " does not match tokenizer vocab_size="
                                                                 << out.tokenizer->vocab_size() << " of "
                                                                 << tokenizer_path.string());
+  data::check_prepared_tokenizer(data_path, tokenizer_path);
   out.luts = data::build_byte_luts(*out.tokenizer, vocab);
   const int64_t seq_len = config.get_int("train_seq_len");
   out.val_pattern = (data_path / "fineweb_val_*.bin").string();
   out.val_tokens = data::load_validation_tokens(out.val_pattern, seq_len, vocab);
+  out.split_targets = out.scored_targets();
   const int64_t max_tokens = config.get_int("val_max_tokens");
-  if (max_tokens > 0) {
-    const int64_t keep = std::max<int64_t>(max_tokens / seq_len, 1) * seq_len + 1;
-    if (keep < static_cast<int64_t>(out.val_tokens.size())) out.val_tokens.resize(static_cast<size_t>(keep));
+  DG_CHECK(max_tokens == 0 || max_tokens >= seq_len,
+           "val_max_tokens=" << max_tokens << " is less than one validation sequence (train_seq_len=" << seq_len << ")");
+  if (max_tokens > 0 && max_tokens < out.split_targets) {
+    const int64_t keep = max_tokens / seq_len * seq_len + 1;
+    out.val_tokens.resize(static_cast<size_t>(keep));
   }
   return out;
+}
+
+std::string exact_score_line(const std::string& name, double val_loss, double val_bpb, const EvalData& data) {
+  std::string line = name + (data.partial() ? "_partial" : "_exact") + " val_loss:" + fixed(val_loss, 8) +
+                     " val_bpb:" + fixed(val_bpb, 8);
+  if (data.partial())
+    line += " val_targets:" + std::to_string(data.scored_targets()) + "/" + std::to_string(data.split_targets);
+  return line;
+}
+
+std::string partial_note(const EvalData& data) {
+  if (!data.partial()) return "";
+  return " val_targets:" + std::to_string(data.scored_targets()) + "/" + std::to_string(data.split_targets) +
+         " (partial: val_max_tokens)";
 }
 
 }  // namespace dg

@@ -6,19 +6,24 @@
 #include <sstream>
 
 #include "artifact/hardware.h"
+#include "artifact/model_artifact.h"
 #include "artifact/roundtrip.h"
 #include "backend/backend.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/text.h"
 #include "data/token_loader.h"
 #include "model/block_statistics.h"
 #include "model/model_factory.h"
 #include "train/evaluate.h"
 #include "train/model_io.h"
+#include "train/numeric_faults.h"
 #include "train/optimizer.h"
 #include "train/qat.h"
 #include "train/run_context.h"
+#include "train/run_folder.h"
 #include "train/schedule.h"
+#include "train/settings_checks.h"
 
 namespace dg {
 namespace fs = std::filesystem;
@@ -58,43 +63,57 @@ ScheduleSettings schedule_settings(const Config& c) {
   s.muon_momentum_warmup_steps = c.get_int("muon_momentum_warmup_steps");
   return s;
 }
-}  // namespace
 
-TrainSummary train(const TrainRequest& request) {
-  Config config = request.config;
-  if (config.get_string("run_id").empty()) config.set_value("run_id", fresh_run_id(), "generated");
-  const std::string run_id = config.get_string("run_id");
-  // The model's settings (shape, blocks) are checked before anything touches data or the disk,
-  // so a typo fails in a second instead of after loading shards.
-  model_layout(config);
-  const WorldInfo world = WorldInfo::from_environment();
+// What a run is, worked out from its settings before anything is read or written.
+struct RunShape {
+  WorldInfo world;
+  int64_t accum = 1, seq_len = 0, batch_tokens = 0, iterations = 0, micro_rows = 0;
+  int threads = 1;
+};
+
+RunShape check_run_shape(const Config& config) {
+  RunShape r;
+  r.world = WorldInfo::from_environment();
+  const WorldInfo& world = r.world;
   DG_CHECK(world.world_size == 1, "WORLD_SIZE=" << world.world_size
                                                 << ": multi-process training is not available yet in this build");
-  const int64_t accum = config.get_int("grad_accum_steps") > 0 ? config.get_int("grad_accum_steps") : 8 / world.world_size;
+  r.accum = config.get_int("grad_accum_steps") > 0 ? config.get_int("grad_accum_steps") : 8 / world.world_size;
   DG_CHECK(config.get_int("grad_accum_steps") > 0 || 8 % world.world_size == 0,
            "WORLD_SIZE=" << world.world_size << " must divide 8 so grad_accum_steps stays integral (or set grad_accum_steps)");
-  const int threads = apply_thread_setting(config);
-
-  const int64_t seq_len = config.get_int("train_seq_len");
-  const int64_t batch_tokens = config.get_int("train_batch_tokens");
-  const int64_t iterations = config.get_int("iterations");
-  DG_CHECK(seq_len > 0, "TRAIN_SEQ_LEN=" << seq_len << " must be positive");
-  DG_CHECK(iterations >= 0, "ITERATIONS=" << iterations << " must be >= 0");
-  DG_CHECK(batch_tokens % (world.world_size * accum) == 0,
-           "TRAIN_BATCH_TOKENS=" << batch_tokens << " must be divisible by WORLD_SIZE × grad_accum_steps = "
-                                 << world.world_size * accum);
-  const int64_t local_tokens = batch_tokens / (world.world_size * accum);
-  DG_CHECK(local_tokens % seq_len == 0 && local_tokens > 0,
+  r.threads = apply_thread_setting(config);
+  r.seq_len = config.get_int("train_seq_len");
+  r.batch_tokens = config.get_int("train_batch_tokens");
+  r.iterations = config.get_int("iterations");
+  DG_CHECK(r.batch_tokens % (world.world_size * r.accum) == 0,
+           "TRAIN_BATCH_TOKENS=" << r.batch_tokens << " must be divisible by WORLD_SIZE × grad_accum_steps = "
+                                 << world.world_size * r.accum);
+  const int64_t local_tokens = r.batch_tokens / (world.world_size * r.accum);
+  DG_CHECK(local_tokens % r.seq_len == 0 && local_tokens > 0,
            "TRAIN_BATCH_TOKENS / (WORLD_SIZE × grad_accum_steps) = " << local_tokens
-                                                                     << " must be a positive multiple of TRAIN_SEQ_LEN=" << seq_len);
-  const int64_t micro_rows = local_tokens / seq_len;
+                                                                     << " must be a positive multiple of TRAIN_SEQ_LEN=" << r.seq_len);
+  r.micro_rows = local_tokens / r.seq_len;
+  return r;
+}
 
-  TrainSummary summary;
-  summary.out_dir = request.out_dir.empty() ? fs::path("runs") / run_id : request.out_dir;
-  fs::create_directories(summary.out_dir);
-  summary.log_file = summary.out_dir / "train_log.txt";
-  Logger log(summary.log_file, world.rank == 0);
+// A step whose loss or gradient is not finite: what went wrong, in words a user can act on.
+std::string describe_fault(double train_loss, double grad_sq, int64_t step, LanguageModel& model, Backend& backend) {
+  std::ostringstream text;
+  text << "step " << step << ": train_loss " << train_loss << ", gradient norm " << std::sqrt(grad_sq);
+  const std::string grad = first_non_finite_tensor(model.layout(), backend, model.grads());
+  if (!grad.empty()) text << "; first non-finite gradient: " << grad;
+  const std::string weight = first_non_finite_tensor(model.layout(), backend, model.params());
+  if (!weight.empty()) text << "; the weights themselves are not finite any more, first: " << weight;
+  return text.str();
+}
+
+void run_training(const TrainRequest& request, const Config& config, const RunShape& shape, TrainSummary& summary,
+                  Logger& log) {
+  const WorldInfo& world = shape.world;
+  const int64_t accum = shape.accum, seq_len = shape.seq_len, batch_tokens = shape.batch_tokens;
+  const int64_t iterations = shape.iterations, micro_rows = shape.micro_rows;
   MetricsWriter metrics(summary.out_dir / "metrics.jsonl");
+  metrics.write({{"event", "run_start"}, {"run_id", config.get_string("run_id")}, {"preset", request.preset},
+                 {"config", config.values()}});
   log.log(summary.log_file.string());
   log.log(config.values().dump(2), /*console=*/false);
 
@@ -106,8 +125,8 @@ TrainSummary train(const TrainRequest& request) {
   log.log("val_bpb:enabled tokenizer_kind=sentencepiece tokenizer_path=" + tokenizer_path.string());
   log.log("train_loader:dataset:" + fs::absolute(data_path).lexically_normal().filename().string() +
           " train_shards:" + std::to_string(loader.num_shards()));
-  log.log("val_loader:shards pattern=" + eval_data.val_pattern +
-          " tokens:" + std::to_string(eval_data.val_tokens.size() - 1));
+  log.log("val_loader:shards pattern=" + eval_data.val_pattern + " tokens:" + std::to_string(eval_data.scored_targets()) +
+          (eval_data.partial() ? " of " + std::to_string(eval_data.split_targets) + " (val_max_tokens)" : ""));
 
   std::unique_ptr<Backend> backend = make_cpu_backend();
   std::unique_ptr<LanguageModel> model = make_model(config, *backend, micro_rows, seq_len);
@@ -122,7 +141,7 @@ TrainSummary train(const TrainRequest& request) {
 
   log.log("model_params:" + std::to_string(model->layout().parameter_count()));
   log.log("world_size:" + std::to_string(world.world_size) + " grad_accum_steps:" + std::to_string(accum));
-  log.log(std::string("backend:") + backend->name() + " threads:" + std::to_string(threads) +
+  log.log(std::string("backend:") + backend->name() + " threads:" + std::to_string(shape.threads) +
           " preset:" + request.preset + " model:" + config.get_string("model"));
   log.log(std::string("attention_mode:") + (config.get_int("num_kv_heads") != config.get_int("num_heads") ? "gqa" : "mha") +
           " num_heads:" + std::to_string(config.get_int("num_heads")) +
@@ -145,6 +164,8 @@ TrainSummary train(const TrainRequest& request) {
   const int64_t val_every = config.get_int("val_loss_every");
   const int64_t log_every = config.get_int("train_log_every");
   const int64_t checkpoint_every = config.get_int("checkpoint_every");
+  const bool skip_faults = config.get_string("on_nan") == "skip";
+  const int64_t nan_skip_limit = config.get_int("nan_skip_limit");
   data::TokenBatch batch;
   std::vector<BlockObservation> block_observations;  // τ logging: the last micro-batch's block values
   EvalOptions eval_options;
@@ -153,6 +174,8 @@ TrainSummary train(const TrainRequest& request) {
 
   double training_time_ms = 0.0;
   int64_t stop_after_step = -1;
+  int64_t skipped_in_a_row = 0;
+  fs::path last_checkpoint;
   auto t0 = Clock::now();
   int64_t step = 0;
   while (true) {
@@ -165,7 +188,8 @@ TrainSummary train(const TrainRequest& request) {
               " val_bpb:" + fixed(r.val_bpb, 4) + " train_time:" + fixed(training_time_ms, 0) +
               "ms step_avg:" + fixed(training_time_ms / std::max<int64_t>(step, 1), 2) + "ms");
       metrics.write({{"event", "val"}, {"step", step}, {"val_loss", r.val_loss}, {"val_bpb", r.val_bpb},
-                     {"train_time_ms", training_time_ms}, {"tokens_seen", step * batch_tokens}});
+                     {"train_time_ms", training_time_ms}, {"tokens_seen", step * batch_tokens},
+                     {"val_targets", r.tokens}});
       summary.val_loss = r.val_loss;
       summary.val_bpb = r.val_bpb;
       t0 = Clock::now();
@@ -190,8 +214,26 @@ TrainSummary train(const TrainRequest& request) {
       model->backward(1.0f / static_cast<float>(accum));
     }
     train_loss /= static_cast<double>(accum);
-    DG_CHECK(std::isfinite(train_loss), "training diverged: train_loss is " << train_loss << " at step " << step + 1);
-    optimizer.step(lr_mul, muon_momentum_at(schedule, step));
+    // A non-finite loss or gradient is caught before the update can spread it into the weights.
+    const double grad_sq = backend->sum_squares(model->grads());
+    if (!std::isfinite(train_loss) || !std::isfinite(grad_sq)) {
+      const std::string fault = describe_fault(train_loss, grad_sq, step + 1, *model, *backend);
+      metrics.write({{"event", "non_finite"}, {"step", step + 1}, {"detail", fault}});
+      if (!skip_faults || skipped_in_a_row + 1 >= nan_skip_limit) {
+        DG_THROW("training diverged at " << fault << ". Stopped before applying the step (on_nan="
+                                         << (skip_faults ? "skip: " + std::to_string(nan_skip_limit) + " steps in a row" : "stop")
+                                         << "); no final model was written"
+                                         << (last_checkpoint.empty() ? std::string()
+                                                                     : "; last good checkpoint: " + last_checkpoint.string())
+                                         << ". Lower the learning rates or set grad_clip_norm");
+      }
+      ++skipped_in_a_row;
+      log.log("skipped " + fault + " (on_nan=skip, " + std::to_string(skipped_in_a_row) + " in a row)");
+      ++step;
+      continue;
+    }
+    skipped_in_a_row = 0;
+    optimizer.step(lr_mul, muon_momentum_at(schedule, step), std::sqrt(grad_sq));
 
     ++step;
     const double approx_ms = training_time_ms + ms_since(t0);
@@ -213,7 +255,8 @@ TrainSummary train(const TrainRequest& request) {
     if (checkpoint_every > 0 && step % checkpoint_every == 0 && world.rank == 0) {
       char name[64];
       std::snprintf(name, sizeof name, "checkpoint_step%06lld.safetensors", static_cast<long long>(step));
-      save_model_checkpoint(summary.out_dir / name, *model, *backend, config, step);
+      last_checkpoint = summary.out_dir / name;
+      save_model_checkpoint(last_checkpoint, *model, *backend, config, step);
     }
     if (stop_after_step < 0 && max_wallclock_ms > 0 && approx_ms >= max_wallclock_ms) stop_after_step = step;
   }
@@ -225,17 +268,43 @@ TrainSummary train(const TrainRequest& request) {
     save_model_checkpoint(summary.checkpoint, *model, *backend, config, step,
                           {{"val_loss", fixed(summary.val_loss, 8)}, {"val_bpb", fixed(summary.val_bpb, 8)},
                            {"train_tokens", std::to_string(step * batch_tokens)},
-                           {"hardware", artifact::describe_hardware(backend->name(), threads)}});
+                           {"hardware", artifact::describe_hardware(backend->name(), shape.threads)}});
     log.log("Serialized model: " + std::to_string(fs::file_size(summary.checkpoint)) + " bytes (" +
             summary.checkpoint.string() + ")");
-    log.log("final_val_exact val_loss:" + fixed(summary.val_loss, 8) + " val_bpb:" + fixed(summary.val_bpb, 8));
+    log.log(exact_score_line("final_val", summary.val_loss, summary.val_bpb, eval_data));
     // train_gpt.py's ending: pack the int8+zlib artifact, reload it and score the round trip.
     const nlohmann::json artifact_meta{{"step", step}, {"train_tokens", step * batch_tokens},
                                        {"val_loss", summary.val_loss}, {"val_bpb", summary.val_bpb},
                                        {"preset", request.preset},
-                                       {"hardware", artifact::describe_hardware(backend->name(), threads)}};
+                                       {"hardware", artifact::describe_hardware(backend->name(), shape.threads)}};
     artifact::finish_with_artifact(*model, *backend, config, artifact_meta, summary.out_dir, summary.checkpoint,
                                    eval_data, eval_options, summary.val_loss, summary.val_bpb, log, metrics);
+  }
+}
+}  // namespace
+
+TrainSummary train(const TrainRequest& request) {
+  Config config = request.config;
+  if (config.get_string("run_id").empty()) config.set_value("run_id", fresh_run_id(), "generated");
+  // Every setting (model shape and blocks, loop, optimizer, artifact, QAT) is checked before
+  // anything touches data or the disk, so a typo fails in a second instead of after a whole run.
+  model_layout(config);
+  check_run_settings(config);
+  artifact::ArtifactSettings::from_config(config);
+  QatSettings::from_config(config);
+  const RunShape shape = check_run_shape(config);
+
+  TrainSummary summary;
+  summary.out_dir = request.out_dir.empty() ? fs::path("runs") / config.get_string("run_id") : request.out_dir;
+  prepare_fresh_run_folder(summary.out_dir, request.overwrite);
+  summary.log_file = summary.out_dir / "train_log.txt";
+  Logger log(summary.log_file, shape.world.rank == 0);
+  try {
+    run_training(request, config, shape, summary, log);
+  } catch (const std::exception& e) {
+    // The log file is where a user looks after a long run: why it ended belongs there too.
+    log.log("error: " + printable(e.what()), /*console=*/false);
+    throw;
   }
   return summary;
 }

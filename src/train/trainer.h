@@ -13,6 +13,7 @@ struct TrainRequest {
   Config config;
   std::string preset;
   std::filesystem::path out_dir;  // empty: runs/<run_id>
+  bool overwrite = false;         // replace a previous run in out_dir instead of refusing
 };
 
 struct TrainSummary {

@@ -4,38 +4,14 @@
 
 #include <regex>
 
-#include "shard_fixtures.h"
+#include "cli_fixtures.h"
 #include "test_support.h"
 
 namespace dg {
 namespace {
 
-class CliTrainTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    tokenizer_ = test::shared_data("fineweb_1024_bpe.model");
-    if (!std::filesystem::exists(tokenizer_)) GTEST_SKIP() << "needs " << tokenizer_;
-    test::write_random_shards(dir_.path(), 20000, 3000, 1024, 42);
-  }
-  // A very small gpt so each run takes a moment.
-  std::string small_run(const std::string& extra) const {
-    return "train --preset tiny --out '" + (dir_ / "run").string() + "' --set data_path='" + dir_.path().string() +
-           "' --set tokenizer_path='" + tokenizer_.string() +
-           "' --set model_dim=32 --set num_heads=2 --set num_kv_heads=1 --set train_seq_len=64"
-           " --set train_batch_tokens=256 --set val_loss_every=0 --set threads=1 " + extra;
-  }
-  test::TempDir dir_;
-  std::filesystem::path tokenizer_;
-};
-
-std::string last_match(const std::string& text, const std::string& pattern) {
-  std::smatch m;
-  std::string last;
-  std::string::const_iterator it = text.begin();
-  const std::regex re(pattern);
-  while (std::regex_search(it, text.end(), m, re)) last = m[1], it = m.suffix().first;
-  return last;
-}
+using CliTrainTest = test::SmallRunTest;
+using test::last_match;
 
 TEST_F(CliTrainTest, ShortRunLeavesACheckpointThatEvalScoresIdentically) {
   const auto train = test::run_dartgolf(small_run("--set iterations=3"));
@@ -116,7 +92,7 @@ TEST_F(CliTrainTest, EvalLossChoosesHowADartCheckpointIsScored) {
   EXPECT_NE(last_bpb, weighted_bpb);  // the loop-weighted score is a different number
   EXPECT_EQ(test::run_dartgolf("eval --checkpoint " + ckpt + " --eval-loss average").exit_code, 2);
 
-  ASSERT_EQ(test::run_dartgolf(small_run("--set iterations=1")).exit_code, 0);  // now a gpt checkpoint
+  ASSERT_EQ(test::run_dartgolf(small_run("--set iterations=1 --overwrite")).exit_code, 0);  // now a gpt checkpoint
   const auto gpt = test::run_dartgolf("eval --checkpoint " + ckpt + " --eval-loss deep_supervision");
   EXPECT_EQ(gpt.exit_code, 1);
   EXPECT_NE(gpt.output.find("--eval-loss applies to DART models"), std::string::npos) << gpt.output;

@@ -156,11 +156,19 @@ TEST(Quantizer, TensorRulesFollowTrainGptPy) {
   const EncodedTensor kept = encode_tensor("blocks.0.attn_scale", {3}, small.data(), policy);
   decode_tensor(kept, out);
   EXPECT_EQ(std::memcmp(out, small.data(), sizeof out), 0);
-  const EncodedTensor half = encode_tensor("blocks.0.other", {3}, small.data(), policy);
+  const EncodedTensor half = encode_tensor("blocks.0.other", {2}, small.data(), policy);
   decode_tensor(half, out);
   EXPECT_EQ(out[0], round_to_half(1.0f / 3.0f));
   EXPECT_EQ(out[1], round_to_half(-2.5e-5f));
-  EXPECT_TRUE(std::isinf(out[2]));  // fp16 overflows to inf, as torch's .to(torch.float16)
+  // torch's .to(torch.float16) would turn 70000 into inf and the artifact would score NaN: refused.
+  try {
+    encode_tensor("blocks.0.other", {3}, small.data(), policy);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("blocks.0.other: row 0 column 2 holds 70000, beyond fp16's largest value"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(Quantizer, NonFiniteWeightsAreAClearError) {
@@ -181,6 +189,21 @@ TEST(Quantizer, NonFiniteWeightsAreAClearError) {
     FAIL() << "expected an error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("blocks.2.mlp.fc.weight"), std::string::npos) << e.what();
+  }
+  // Tensors stored as fp16 or fp32 refuse NaN and Inf too (pack once wrote them into the artifact).
+  const QuantPolicy policy = QuantPolicy::challenge_default();
+  for (const char* name : {"blocks.0.attn_scale", "blocks.0.small"}) {  // fp32, fp16
+    for (float bad : {std::numeric_limits<float>::quiet_NaN(), -std::numeric_limits<float>::infinity()}) {
+      std::vector<float> v = {0.5f, 0.25f, bad, 1.0f};
+      try {
+        encode_tensor(name, {2, 2}, v.data(), policy);
+        FAIL() << name << " accepted " << bad;
+      } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find(std::string(name) + ": row 1 column 0 holds"), std::string::npos)
+            << e.what();
+        EXPECT_NE(std::string(e.what()).find("not finite"), std::string::npos) << e.what();
+      }
+    }
   }
 }
 
