@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "artifact/bitpack.h"
+#include "core/checksum.h"
 #include "core/error.h"
 #include "core/fs.h"
 

@@ -116,16 +116,4 @@ std::string decompress(std::string_view packed, Codec codec, uint64_t raw_size, 
   DG_THROW(source << ": unknown codec");
 }
 
-uint32_t crc32_of(std::string_view bytes) {
-  uLong crc = crc32(0L, Z_NULL, 0);
-  // zlib's crc32 takes a uInt length: feed large inputs in pieces.
-  size_t offset = 0;
-  while (offset < bytes.size()) {
-    const size_t piece = std::min<size_t>(bytes.size() - offset, 1u << 30);
-    crc = crc32(crc, reinterpret_cast<const Bytef*>(bytes.data() + offset), static_cast<uInt>(piece));
-    offset += piece;
-  }
-  return static_cast<uint32_t>(crc);
-}
-
 }  // namespace dg::artifact

@@ -24,7 +24,4 @@ std::string compress(std::string_view raw, Codec codec);
 // error naming `source`.
 std::string decompress(std::string_view packed, Codec codec, uint64_t raw_size, const std::string& source);
 
-// CRC-32 (zlib's polynomial) of `bytes`.
-uint32_t crc32_of(std::string_view bytes);
-
 }  // namespace dg::artifact

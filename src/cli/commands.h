@@ -8,10 +8,12 @@
 
 namespace dg::cli {
 
-// Exit codes: 0 success, 1 error (bad input, failed run), 2 usage error or feature not available yet.
+// Exit codes: 0 success, 1 error (bad input, failed run), 2 usage error or feature not available yet,
+// 3 training stopped by SIGINT/SIGTERM after writing a resumable checkpoint (train --resume continues).
 constexpr int kExitOk = 0;
 constexpr int kExitError = 1;
 constexpr int kExitUsage = 2;
+constexpr int kExitStopped = 3;
 
 // Set by a subcommand's callback; main returns it.
 using Runner = std::function<int()>;

@@ -55,6 +55,34 @@ void remove_stale_temporaries(const fs::path& dir) {
   }
 }
 
+std::atomic<int64_t> g_kill_after_bytes{-1};
+
+// Passes bytes through to `target` until the budget is spent, then flushes and dies (the crash tests).
+class KillAfterBytes : public std::streambuf {
+ public:
+  KillAfterBytes(std::streambuf* target, int64_t budget) : target_(target), left_(budget) {}
+
+ protected:
+  std::streamsize xsputn(const char* s, std::streamsize n) override {
+    if (n >= left_) {
+      target_->sputn(s, left_);
+      target_->pubsync();
+      ::raise(SIGKILL);
+    }
+    left_ -= n;
+    return target_->sputn(s, n);
+  }
+  int_type overflow(int_type c) override {
+    if (traits_type::eq_int_type(c, traits_type::eof())) return traits_type::not_eof(c);
+    const char ch = traits_type::to_char_type(c);
+    return xsputn(&ch, 1) == 1 ? c : traits_type::eof();
+  }
+
+ private:
+  std::streambuf* target_;
+  std::streamsize left_;
+};
+
 // fsync(2) on a file or folder: the data (or a rename inside the folder) is on disk when it returns.
 void sync_path(const fs::path& path, bool directory) {
   const int fd = ::open(path.c_str(), directory ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
@@ -81,7 +109,13 @@ void write_file_atomic(const fs::path& path, const std::function<void(std::ostre
     {
       std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
       DG_CHECK(out, "cannot open " << tmp.string() << " for writing: " << std::strerror(errno));
-      write(out);
+      if (const int64_t budget = g_kill_after_bytes.load(); budget >= 0) {
+        KillAfterBytes killer(out.rdbuf(), budget);
+        std::ostream doomed(&killer);
+        write(doomed);
+      } else {
+        write(out);
+      }
       out.close();
       DG_CHECK(out, "write to " << tmp.string() << " failed (disk full?)");
     }
@@ -98,6 +132,8 @@ void write_file_atomic(const fs::path& path, const std::function<void(std::ostre
     throw;
   }
 }
+
+void kill_writes_after_bytes_for_testing(int64_t bytes) { g_kill_after_bytes.store(bytes); }
 
 void write_file_atomic(const fs::path& path, std::string_view contents) {
   write_file_atomic(path, [&](std::ostream& out) { out.write(contents.data(), static_cast<std::streamsize>(contents.size())); });

@@ -20,6 +20,11 @@ void write_file_atomic(const std::filesystem::path& path,
                        const std::function<void(std::ostream&)>& write);
 void write_file_atomic(const std::filesystem::path& path, std::string_view contents);
 
+// For the crash tests only: every later write_file_atomic kills this process with SIGKILL once it has
+// written `bytes` bytes of its temporary file (flushed, so the partial file is really on disk), as a
+// power cut or `kill -9` would mid-write. Negative: off (the default).
+void kill_writes_after_bytes_for_testing(int64_t bytes);
+
 // True when a and b name the same file: the same inode when both exist, else the same normalised
 // absolute path (so "run/model.bin" and "./run/../run/model.bin" are one file, existing or not).
 bool same_file(const std::filesystem::path& a, const std::filesystem::path& b);

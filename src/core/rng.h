@@ -8,6 +8,13 @@
 
 namespace dg {
 
+// Everything that determines an Rng's future output: what a resumable checkpoint saves.
+struct RngState {
+  uint64_t words[4] = {0, 0, 0, 0};
+  bool has_spare = false;
+  double spare = 0.0;
+};
+
 class Rng {
  public:
   explicit Rng(uint64_t seed) {
@@ -48,6 +55,19 @@ class Rng {
     return radius * std::cos(angle);
   }
   double normal(double mean, double std) { return mean + std * normal(); }
+
+  RngState state() const {
+    RngState s;
+    for (int i = 0; i < 4; ++i) s.words[i] = state_[i];
+    s.has_spare = has_spare_;
+    s.spare = spare_;
+    return s;
+  }
+  void restore(const RngState& s) {
+    for (int i = 0; i < 4; ++i) state_[i] = s.words[i];
+    has_spare_ = s.has_spare;
+    spare_ = s.spare;
+  }
 
  private:
   static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }

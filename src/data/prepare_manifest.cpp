@@ -1,13 +1,12 @@
 #include "data/prepare_manifest.h"
 
-#include <zlib.h>
-
 #include <cstdio>
 #include <fstream>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "core/checksum.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "data/prepare.h"
@@ -18,12 +17,12 @@ namespace fs = std::filesystem;
 std::string file_crc32_hex(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   DG_CHECK(in, "cannot open " << path.string() << " to checksum it");
-  uLong crc = ::crc32(0L, Z_NULL, 0);
+  uint32_t crc = 0;
   std::vector<char> chunk(1 << 20);
   while (in) {
     in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
     const auto got = in.gcount();
-    if (got > 0) crc = ::crc32(crc, reinterpret_cast<const Bytef*>(chunk.data()), static_cast<uInt>(got));
+    if (got > 0) crc = crc32_update(crc, chunk.data(), static_cast<size_t>(got));
   }
   DG_CHECK(!in.bad(), "read of " << path.string() << " failed while checksumming it");
   char hex[9];

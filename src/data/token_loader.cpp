@@ -45,6 +45,18 @@ void TokenStream::load_file(size_t index) {
   pos_ = 0;
 }
 
+void TokenStream::seek(const Position& p) {
+  DG_CHECK(p.file_index >= 0 && p.file_index < static_cast<int64_t>(files_.size()),
+           "cannot continue the training stream at shard " << p.file_index << ": only " << files_.size()
+                                                           << " shard(s) match now (the data folder changed?)");
+  load_file(static_cast<size_t>(p.file_index));
+  DG_CHECK(p.position >= 0 && p.position <= static_cast<int64_t>(tokens_.size()),
+           "cannot continue the training stream at token " << p.position << " of " << files_[file_index_].string()
+                                                           << ", which holds " << tokens_.size()
+                                                           << " tokens (the data folder changed?)");
+  pos_ = static_cast<size_t>(p.position);
+}
+
 void TokenStream::take(int64_t n, uint16_t* out) {
   DG_CHECK(n >= 0, "TokenStream::take: token count must be >= 0, got " << n);
   auto remaining = static_cast<size_t>(n);

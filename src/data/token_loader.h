@@ -27,6 +27,14 @@ class TokenStream {
   void take(int64_t n, uint16_t* out);
   const std::vector<std::filesystem::path>& files() const { return files_; }
 
+  // Where the stream stands: the next token is token `position` of shard `file_index`.
+  struct Position {
+    int64_t file_index = 0, position = 0;
+  };
+  Position position() const { return {static_cast<int64_t>(file_index_), static_cast<int64_t>(pos_)}; }
+  // Continues from a saved position (a resumed run); throws when it does not exist in these shards.
+  void seek(const Position& p);
+
  private:
   void load_file(size_t index);
 
@@ -54,6 +62,8 @@ class DistributedTokenLoader {
   // `batch`'s vectors are reused: no allocation once their size is reached.
   void next_batch(int64_t global_tokens, int64_t seq_len, int64_t grad_accum_steps, TokenBatch& batch);
   int64_t num_shards() const { return static_cast<int64_t>(stream_.files().size()); }
+  TokenStream::Position position() const { return stream_.position(); }
+  void seek(const TokenStream::Position& p) { stream_.seek(p); }
 
  private:
   int rank_;

@@ -49,6 +49,7 @@ class DartModel final : public LanguageModel {
   void backward(float loss_scale) override;
   void token_losses(std::vector<float>& out) override;
   void observe_blocks(std::vector<BlockObservation>& out, std::string_view type = {}) override;
+  Rng* training_rng() override { return &loop_rng_; }  // loop dropout's draws
 
   int64_t loops_run() const { return loops_; }
   // Per-target losses after loop l of the last forward (computed on demand).

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "core/rng.h"
 #include "model/block_observation.h"
 #include "model/param_layout.h"
 
@@ -38,6 +39,8 @@ class LanguageModel {
   // Training mode enables train-only randomness (e.g. DART's loop dropout); evaluation never uses it.
   virtual void set_training(bool training) { training_ = training; }
   bool training() const { return training_; }
+  // The generator of that randomness (null when the model has none): a resumed run restores it.
+  virtual Rng* training_rng() { return nullptr; }
 
   // Forward pass over the batch; returns the mean cross-entropy of the scored targets (nats).
   virtual double forward(const ModelBatch& batch) = 0;

@@ -53,7 +53,9 @@ json default_settings() {
       // dartgolf's own
       {"model", "gpt"},            // architecture: gpt or dart (presets pr345 and dart)
       {"grad_accum_steps", 0},     // 0: 8 / world_size, as train_gpt.py
-      {"checkpoint_every", 0},     // save a checkpoint every N steps (0: only at the end)
+      {"checkpoint_every", 0},     // a resumable checkpoint every N steps (0: none by step count)
+      {"checkpoint_every_seconds", 900.0},  // ... and every N seconds of training (0: none by time)
+      {"keep_checkpoints", 2},     // resumable checkpoints kept in the run folder, newest first (0: all)
       {"threads", 0},              // CPU threads (0: all cores)
       {"val_max_tokens", 0},       // validation during training scores only the first N targets (0: the full split)
       {"on_nan", "stop"},          // a non-finite loss or gradient: stop (before applying it) or skip the step
@@ -145,7 +147,9 @@ json preset_overrides(const std::string& preset) {
 
 Config resolve_run_config(const RunConfigSources& sources) {
   Config config(default_settings(), "defaults");
-  config.merge_json(preset_overrides(sources.preset), "preset " + sources.preset);
+  if (!sources.resumed_config.is_null()) config.merge_json(sources.resumed_config, "the resumed run");
+  if (sources.resumed_config.is_null() || sources.preset_given)
+    config.merge_json(preset_overrides(sources.preset), "preset " + sources.preset);
   if (!sources.config_file.empty()) config.merge_file(sources.config_file);
   if (sources.getenv_fn) config.merge_environment(sources.getenv_fn);
   for (const std::string& assignment : sources.assignments) config.set(assignment, "--set");

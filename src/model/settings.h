@@ -22,12 +22,16 @@ std::vector<std::string> preset_names();
 nlohmann::json preset_overrides(const std::string& preset);
 
 struct RunConfigSources {
+  // A resumed run starts from the config it was trained with (its checkpoint's); the preset then
+  // applies only when given on the command line (preset_given), like the other layers.
+  nlohmann::json resumed_config;  // null: a fresh run
+  bool preset_given = true;
   std::string preset = "gpt";
   std::filesystem::path config_file;   // empty: none
   std::vector<std::string> assignments;  // --set key=value, in order
   std::function<const char*(const char*)> getenv_fn;  // null: no environment
 };
-// preset < --config file < environment < --set
+// preset < --config file < environment < --set (resumed: defaults < the run's config < the same layers)
 Config resolve_run_config(const RunConfigSources& sources);
 
 }  // namespace dg

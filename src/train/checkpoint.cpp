@@ -1,10 +1,12 @@
 #include "train/checkpoint.h"
 
 #include <charconv>
+#include <cstdio>
 #include <cstring>
 #include <set>
 #include <sstream>
 
+#include "core/checksum.h"
 #include "core/error.h"
 #include "core/text.h"
 #include "core/log.h"
@@ -16,11 +18,20 @@ namespace {
 constexpr const char* kFormatKey = "format";
 constexpr const char* kConfigKey = "config";
 constexpr const char* kStepKey = "step";
+constexpr const char* kCrcKey = "data_crc32";  // CRC-32 of the data section, 8 hex digits
 // A layout error names at most this many tensors per category, then counts the rest, so that a
 // checkpoint of a different preset gives a readable message rather than a hundred lines.
 constexpr size_t kMaxNamesListed = 10;
 
-bool is_reserved_key(const std::string& key) { return key == kFormatKey || key == kConfigKey || key == kStepKey; }
+bool is_reserved_key(const std::string& key) {
+  return key == kFormatKey || key == kConfigKey || key == kStepKey || key == kCrcKey;
+}
+
+std::string crc_hex(uint32_t crc) {
+  char hex[9];
+  std::snprintf(hex, sizeof hex, "%08x", crc);
+  return hex;
+}
 
 int64_t parse_step(const std::string& text, const std::filesystem::path& path) {
   int64_t step = 0;
@@ -52,10 +63,19 @@ void save_checkpoint(const std::filesystem::path& path, const std::vector<Checkp
   metadata[kConfigKey] = meta.config.dump();
   metadata[kStepKey] = std::to_string(meta.step);
 
-  // Views, not copies: the tensors stream straight from the caller's (parameter) memory.
+  // Views, not copies: the tensors stream straight from the caller's (parameter) memory. The data
+  // section is the tensors back to back in this order, so its checksum is known before writing.
   std::vector<TensorBytesView> views;
   views.reserve(tensors.size());
-  for (const auto& tensor : tensors) views.push_back({tensor.name, "F32", tensor.shape, tensor.data});
+  uint32_t crc = 0;
+  for (const auto& tensor : tensors) {
+    views.push_back({tensor.name, "F32", tensor.shape, tensor.data});
+    int64_t numel = 1;
+    for (int64_t d : tensor.shape) numel *= d;
+    // A missing tensor fails inside the write below, which keeps the previous file.
+    if (numel > 0 && tensor.data != nullptr) crc = crc32_update(crc, tensor.data, static_cast<size_t>(numel) * sizeof(float));
+  }
+  metadata[kCrcKey] = crc_hex(crc);
   write_safetensors(path, views, metadata);
 }
 
@@ -67,6 +87,15 @@ LoadedCheckpoint load_checkpoint(const std::filesystem::path& path) {
                          << kCheckpointFormat << "\")");
   DG_CHECK(format->second == kCheckpointFormat, path.string() << ": not a dartgolf checkpoint (format is \"" << format->second
                                                               << "\", expected \"" << kCheckpointFormat << "\")");
+
+  // Older checkpoints carry no checksum; every checkpoint written since does, and it must match.
+  if (const auto stored = file.metadata.find(kCrcKey); stored != file.metadata.end()) {
+    uint32_t crc = 0;
+    for (const auto& tensor : file.tensors) crc = crc32_update(crc, tensor.bytes.data(), tensor.bytes.size());
+    DG_CHECK(stored->second == crc_hex(crc), path.string() << ": checksum mismatch (stored data_crc32 " << stored->second
+                                                           << ", computed " << crc_hex(crc)
+                                                           << "): the file is corrupt; use an earlier checkpoint");
+  }
 
   LoadedCheckpoint loaded;
   const auto config = file.metadata.find(kConfigKey);
@@ -110,6 +139,7 @@ void check_checkpoint_layout(const LoadedCheckpoint& loaded,
     }
   }
   for (const auto& name : loaded.names) {
+    if (is_training_state_tensor(name)) continue;  // a resumable checkpoint's optimizer state
     if (!expected_names.contains(name)) unexpected.push_back(name + " " + format_shape(loaded.tensors.at(name).first));
   }
   if (missing.empty() && mismatched.empty() && unexpected.empty()) return;

@@ -17,6 +17,10 @@ namespace dg {
 
 inline constexpr const char* kCheckpointFormat = "dartgolf-checkpoint-v1";
 
+// A resumable checkpoint also holds the optimizer's state as tensors named "optimizer.*"; loading
+// the weights (eval, pack) passes over them.
+inline bool is_training_state_tensor(const std::string& name) { return name.rfind("optimizer.", 0) == 0; }
+
 // A view of one parameter (usually into the flat parameter buffer); `data` holds
 // product(shape) floats and is read only while the file is written.
 struct CheckpointTensor {
@@ -32,7 +36,8 @@ struct CheckpointMeta {
 };
 
 // Writes atomically: a failure at any point (even half-way through the tensor data) leaves the
-// previous file at `path` intact and no temporary file behind.
+// previous file at `path` intact and no temporary file behind. The metadata carries the data's
+// CRC-32 ("data_crc32"), which load_checkpoint verifies.
 void save_checkpoint(const std::filesystem::path& path, const std::vector<CheckpointTensor>& tensors,
                      const CheckpointMeta& meta);
 

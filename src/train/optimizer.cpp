@@ -51,6 +51,13 @@ Optimizer::Optimizer(const ParamLayout& layout, Backend& backend, Tensor params,
 
 Optimizer::~Optimizer() { backend_.release(memory_); }
 
+std::vector<Optimizer::StateBuffer> Optimizer::state_buffers() const {
+  const int64_t n = layout_.buffer_elements();
+  return {{"optimizer.adam_m", adam_m_.slice(0, n)},
+          {"optimizer.adam_v", adam_v_.slice(0, n)},
+          {"optimizer.muon_momentum", muon_buffer_.slice(0, n)}};
+}
+
 double Optimizer::base_lr(OptimGroup group) const {
   switch (group) {
     case OptimGroup::TokenEmbedding: return settings_.token_lr;

@@ -36,6 +36,15 @@ class Optimizer {
   int64_t steps_taken() const { return steps_; }
   double base_lr(OptimGroup group) const;
 
+  // The state a resumed run needs besides the weights: Adam's moments and Muon's momentum, each a
+  // flat buffer in the parameter layout's order, and the step count behind Adam's bias correction.
+  struct StateBuffer {
+    const char* name;  // "optimizer.adam_m", "optimizer.adam_v", "optimizer.muon_momentum"
+    Tensor tensor;
+  };
+  std::vector<StateBuffer> state_buffers() const;
+  void set_steps_taken(int64_t steps) { steps_ = steps; }
+
  private:
   const ParamLayout& layout_;
   Backend& backend_;

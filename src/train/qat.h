@@ -59,6 +59,17 @@ class QuantAwareTraining {
   void release(LanguageModel& model) const;
   std::string description() const;
 
+  // What a resumed run restores: whether QAT has started (it never stops once on) and the noise draws.
+  struct State {
+    bool started = false;
+    RngState noise;
+  };
+  State state() const { return {started_, rng_.state()}; }
+  void restore(const State& s) {
+    started_ = s.started;
+    rng_.restore(s.noise);
+  }
+
  private:
   QatSettings settings_;
   artifact::QuantPolicy policy_;

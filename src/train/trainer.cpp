@@ -15,6 +15,7 @@
 #include "data/token_loader.h"
 #include "model/block_statistics.h"
 #include "model/model_factory.h"
+#include "train/disk_budget.h"
 #include "train/evaluate.h"
 #include "train/model_io.h"
 #include "train/numeric_faults.h"
@@ -24,6 +25,7 @@
 #include "train/run_folder.h"
 #include "train/schedule.h"
 #include "train/settings_checks.h"
+#include "train/stop_signals.h"
 
 namespace dg {
 namespace fs = std::filesystem;
@@ -95,191 +97,326 @@ RunShape check_run_shape(const Config& config) {
   return r;
 }
 
-// A step whose loss or gradient is not finite: what went wrong, in words a user can act on.
-std::string describe_fault(double train_loss, double grad_sq, int64_t step, LanguageModel& model, Backend& backend) {
-  std::ostringstream text;
-  text << "step " << step << ": train_loss " << train_loss << ", gradient norm " << std::sqrt(grad_sq);
-  const std::string grad = first_non_finite_tensor(model.layout(), backend, model.grads());
-  if (!grad.empty()) text << "; first non-finite gradient: " << grad;
-  const std::string weight = first_non_finite_tensor(model.layout(), backend, model.params());
-  if (!weight.empty()) text << "; the weights themselves are not finite any more, first: " << weight;
-  return text.str();
+// One training run from its first (or resumed) step to its artifact: the loop of train_gpt.py with
+// dartgolf's checkpoints, signals and numerical-fault handling around it.
+class TrainingRun {
+ public:
+  TrainingRun(const TrainRequest& request, const Config& config, const RunShape& shape, TrainSummary& summary,
+              Logger& log)
+      : request_(request), config_(config), shape_(shape), summary_(summary), log_(log),
+        metrics_(shape.world.rank == 0 ? MetricsWriter(summary.out_dir / "metrics.jsonl") : MetricsWriter()),
+        schedule_(schedule_settings(config)),
+        max_wallclock_ms_(schedule_.max_wallclock_seconds > 0 ? 1000.0 * schedule_.max_wallclock_seconds : 0.0) {}
+
+  void run();
+
+ private:
+  void set_up();
+  void log_header(const OptimizerSettings& opt);
+  void resume_from(const ResumePoint& point);
+  // Scores the validation split; training time stands still meanwhile.
+  void validate(bool last);
+  // Runs one step; false when it was skipped (on_nan=skip). Throws when training diverged.
+  bool train_step(double& train_loss, double& lr_mul);
+  void log_step(double train_loss, double lr_mul);
+  bool checkpoint_due() const;
+  void write_train_checkpoint(const char* reason);
+  TrainState current_state() const;
+  void finish();
+  double training_ms() const { return progress_.training_time_ms + (timer_running_ ? ms_since(t0_) : 0.0); }
+  void pause_timer() {
+    progress_.training_time_ms += ms_since(t0_);
+    timer_running_ = false;
+  }
+  void resume_timer() {
+    t0_ = Clock::now();
+    timer_running_ = true;
+  }
+
+  const TrainRequest& request_;
+  const Config& config_;
+  const RunShape& shape_;
+  TrainSummary& summary_;
+  Logger& log_;
+  MetricsWriter metrics_;
+  const ScheduleSettings schedule_;
+  const double max_wallclock_ms_;
+
+  EvalData eval_data_;
+  std::unique_ptr<data::DistributedTokenLoader> loader_;
+  std::unique_ptr<Backend> backend_;
+  std::unique_ptr<LanguageModel> model_;
+  std::unique_ptr<Optimizer> optimizer_;
+  std::unique_ptr<QuantAwareTraining> qat_;
+  EvalOptions eval_options_;
+  data::TokenBatch batch_;
+  std::vector<BlockObservation> block_observations_;  // τ logging: the last micro-batch's block values
+
+  TrainProgress progress_;
+  Clock::time_point t0_;
+  bool timer_running_ = false;
+  Clock::time_point last_checkpoint_time_ = Clock::now();
+  fs::path last_checkpoint_;
+};
+
+void TrainingRun::set_up() {
+  const fs::path data_path = config_.get_string("data_path");
+  const fs::path tokenizer_path = config_.get_string("tokenizer_path");
+  eval_data_ = load_eval_data(config_, data_path, tokenizer_path);
+  loader_ = std::make_unique<data::DistributedTokenLoader>((data_path / "fineweb_train_*.bin").string(), shape_.world.rank,
+                                                           shape_.world.world_size, config_.get_int("vocab_size"));
+  log_.log("val_bpb:enabled tokenizer_kind=sentencepiece tokenizer_path=" + tokenizer_path.string());
+  log_.log("train_loader:dataset:" + fs::absolute(data_path).lexically_normal().filename().string() +
+           " train_shards:" + std::to_string(loader_->num_shards()));
+  log_.log("val_loader:shards pattern=" + eval_data_.val_pattern + " tokens:" + std::to_string(eval_data_.scored_targets()) +
+           (eval_data_.partial() ? " of " + std::to_string(eval_data_.split_targets) + " (val_max_tokens)" : ""));
+
+  backend_ = make_cpu_backend();
+  model_ = make_model(config_, *backend_, shape_.micro_rows, shape_.seq_len);
+  {
+    std::vector<float> init(static_cast<size_t>(model_->layout().buffer_elements()));
+    model_->layout().initialize(init.data(), static_cast<uint64_t>(config_.get_int("seed")));
+    backend_->copy_from_host(model_->params(), init.data());
+  }
+  const OptimizerSettings opt_settings = OptimizerSettings::from_config(config_);
+  optimizer_ = std::make_unique<Optimizer>(model_->layout(), *backend_, model_->params(), model_->grads(), opt_settings);
+  qat_ = std::make_unique<QuantAwareTraining>(config_, *backend_, *model_);
+  eval_options_.rank = shape_.world.rank;
+  eval_options_.world_size = shape_.world.world_size;
+  log_header(opt_settings);
+  if (shape_.world.rank == 0) check_disk_budget(summary_.out_dir, model_->layout(), config_, log_);
 }
 
-void run_training(const TrainRequest& request, const Config& config, const RunShape& shape, TrainSummary& summary,
-                  Logger& log) {
-  const WorldInfo& world = shape.world;
-  const int64_t accum = shape.accum, seq_len = shape.seq_len, batch_tokens = shape.batch_tokens;
-  const int64_t iterations = shape.iterations, micro_rows = shape.micro_rows;
-  MetricsWriter metrics(summary.out_dir / "metrics.jsonl");
-  metrics.write({{"event", "run_start"}, {"run_id", config.get_string("run_id")}, {"preset", request.preset},
-                 {"config", config.values()}});
-  log.log(summary.log_file.string());
-  log.log(config.values().dump(2), /*console=*/false);
-
-  const fs::path data_path = config.get_string("data_path");
-  const fs::path tokenizer_path = config.get_string("tokenizer_path");
-  EvalData eval_data = load_eval_data(config, data_path, tokenizer_path);
-  const std::string train_pattern = (data_path / "fineweb_train_*.bin").string();
-  data::DistributedTokenLoader loader(train_pattern, world.rank, world.world_size, config.get_int("vocab_size"));
-  log.log("val_bpb:enabled tokenizer_kind=sentencepiece tokenizer_path=" + tokenizer_path.string());
-  log.log("train_loader:dataset:" + fs::absolute(data_path).lexically_normal().filename().string() +
-          " train_shards:" + std::to_string(loader.num_shards()));
-  log.log("val_loader:shards pattern=" + eval_data.val_pattern + " tokens:" + std::to_string(eval_data.scored_targets()) +
-          (eval_data.partial() ? " of " + std::to_string(eval_data.split_targets) + " (val_max_tokens)" : ""));
-
-  std::unique_ptr<Backend> backend = make_cpu_backend();
-  std::unique_ptr<LanguageModel> model = make_model(config, *backend, micro_rows, seq_len);
-  {
-    std::vector<float> init(static_cast<size_t>(model->layout().buffer_elements()));
-    model->layout().initialize(init.data(), static_cast<uint64_t>(config.get_int("seed")));
-    backend->copy_from_host(model->params(), init.data());
-  }
-  const OptimizerSettings opt_settings = OptimizerSettings::from_config(config);
-  Optimizer optimizer(model->layout(), *backend, model->params(), model->grads(), opt_settings);
-  QuantAwareTraining qat(config, *backend, *model);
-
-  log.log("model_params:" + std::to_string(model->layout().parameter_count()));
-  log.log("world_size:" + std::to_string(world.world_size) + " grad_accum_steps:" + std::to_string(accum));
-  log.log(std::string("backend:") + backend->name() + " threads:" + std::to_string(shape.threads) +
-          " preset:" + request.preset + " model:" + config.get_string("model"));
-  log.log(std::string("attention_mode:") + (config.get_int("num_kv_heads") != config.get_int("num_heads") ? "gqa" : "mha") +
-          " num_heads:" + std::to_string(config.get_int("num_heads")) +
-          " num_kv_heads:" + std::to_string(config.get_int("num_kv_heads")));
-  const bool tied = config.get_bool("tie_embeddings");
+void TrainingRun::log_header(const OptimizerSettings& opt) {
+  log_.log("model_params:" + std::to_string(model_->layout().parameter_count()));
+  log_.log("world_size:" + std::to_string(shape_.world.world_size) + " grad_accum_steps:" + std::to_string(shape_.accum));
+  log_.log(std::string("backend:") + backend_->name() + " threads:" + std::to_string(shape_.threads) +
+           " preset:" + request_.preset + " model:" + config_.get_string("model"));
+  log_.log(std::string("attention_mode:") +
+           (config_.get_int("num_kv_heads") != config_.get_int("num_heads") ? "gqa" : "mha") +
+           " num_heads:" + std::to_string(config_.get_int("num_heads")) +
+           " num_kv_heads:" + std::to_string(config_.get_int("num_kv_heads")));
+  const bool tied = config_.get_bool("tie_embeddings");
   std::ostringstream lrs;
-  lrs << "tie_embeddings:" << py_bool(tied) << " embed_lr:" << opt_settings.token_lr
-      << " head_lr:" << (tied ? 0.0 : opt_settings.head_lr) << " matrix_lr:" << opt_settings.matrix_lr
-      << " scalar_lr:" << opt_settings.scalar_lr;
-  log.log(lrs.str());
-  log.log("train_batch_tokens:" + std::to_string(batch_tokens) + " train_seq_len:" + std::to_string(seq_len) +
-          " iterations:" + std::to_string(iterations) + " warmup_steps:" + std::to_string(config.get_int("warmup_steps")) +
-          " max_wallclock_seconds:" + fixed(config.get_double("max_wallclock_seconds"), 3));
-  log.log("seed:" + std::to_string(config.get_int("seed")));
+  lrs << "tie_embeddings:" << py_bool(tied) << " embed_lr:" << opt.token_lr << " head_lr:" << (tied ? 0.0 : opt.head_lr)
+      << " matrix_lr:" << opt.matrix_lr << " scalar_lr:" << opt.scalar_lr;
+  log_.log(lrs.str());
+  log_.log("train_batch_tokens:" + std::to_string(shape_.batch_tokens) + " train_seq_len:" + std::to_string(shape_.seq_len) +
+           " iterations:" + std::to_string(shape_.iterations) + " warmup_steps:" +
+           std::to_string(config_.get_int("warmup_steps")) +
+           " max_wallclock_seconds:" + fixed(config_.get_double("max_wallclock_seconds"), 3));
+  log_.log("seed:" + std::to_string(config_.get_int("seed")));
   // train_gpt.py's warmup steps only prime torch.compile and are then undone (weights, optimizer
   // state and loader all restored), so they never change a result; dartgolf has nothing to compile.
+}
 
-  const ScheduleSettings schedule = schedule_settings(config);
-  const double max_wallclock_ms = schedule.max_wallclock_seconds > 0 ? 1000.0 * schedule.max_wallclock_seconds : 0.0;
-  const int64_t val_every = config.get_int("val_loss_every");
-  const int64_t log_every = config.get_int("train_log_every");
-  const int64_t checkpoint_every = config.get_int("checkpoint_every");
-  const bool skip_faults = config.get_string("on_nan") == "skip";
-  const int64_t nan_skip_limit = config.get_int("nan_skip_limit");
-  data::TokenBatch batch;
-  std::vector<BlockObservation> block_observations;  // τ logging: the last micro-batch's block values
-  EvalOptions eval_options;
-  eval_options.rank = world.rank;
-  eval_options.world_size = world.world_size;
+void TrainingRun::resume_from(const ResumePoint& point) {
+  const TrainState& state = point.state;
+  DG_CHECK(state.loader_shards == loader_->num_shards(),
+           "--resume: the run read " << state.loader_shards << " training shard(s), the data folder now holds "
+                                     << loader_->num_shards() << "; it would not continue on the same data");
+  restore_weights_and_optimizer(point, *model_, *backend_, *optimizer_);
+  loader_->seek(state.loader);
+  qat_->restore(state.qat);
+  if (Rng* rng = model_->training_rng()) {
+    DG_CHECK(state.model_rng.has_value(), point.path.string() << ": no saved state for the model's random generator");
+    rng->restore(*state.model_rng);
+  }
+  progress_ = state.progress;
+  last_checkpoint_ = point.path;
+  log_.log("resume: continuing run " + state.run_id + " from step " + std::to_string(progress_.step) + " (" +
+           point.path.filename().string() + ", train_time:" + fixed(progress_.training_time_ms, 0) + "ms)");
+  metrics_.write({{"event", "resume"}, {"step", progress_.step}, {"checkpoint", point.path.filename().string()},
+                  {"train_time_ms", progress_.training_time_ms}});
+}
 
-  double training_time_ms = 0.0;
-  int64_t stop_after_step = -1;
-  int64_t skipped_in_a_row = 0;
-  fs::path last_checkpoint;
-  auto t0 = Clock::now();
-  int64_t step = 0;
+void TrainingRun::validate(bool last) {
+  pause_timer();
+  qat_->release(*model_);  // validation scores the master weights
+  const EvalResult r = evaluate(*model_, eval_data_.val_tokens, eval_data_.luts, eval_options_);
+  const int64_t step = progress_.step;
+  const double ms = progress_.training_time_ms;
+  log_.log("step:" + std::to_string(step) + "/" + std::to_string(shape_.iterations) + " val_loss:" + fixed(r.val_loss, 4) +
+           " val_bpb:" + fixed(r.val_bpb, 4) + " train_time:" + fixed(ms, 0) +
+           "ms step_avg:" + fixed(ms / std::max<int64_t>(step, 1), 2) + "ms");
+  metrics_.write({{"event", "val"}, {"step", step}, {"val_loss", r.val_loss}, {"val_bpb", r.val_bpb},
+                  {"train_time_ms", ms}, {"tokens_seen", step * shape_.batch_tokens}, {"val_targets", r.tokens}});
+  summary_.val_loss = r.val_loss;
+  summary_.val_bpb = r.val_bpb;
+  if (!last) resume_timer();
+}
+
+bool TrainingRun::train_step(double& train_loss, double& lr_mul) {
+  const int64_t step = progress_.step;
+  const double elapsed_ms = training_ms();
+  lr_mul = lr_multiplier(schedule_, step, elapsed_ms);
+  if (qat_->enabled()) qat_->prepare_step(*model_, step, shape_.iterations, elapsed_ms, max_wallclock_ms_, log_);
+  backend_->fill(model_->grads(), 0.0f);
+  model_->set_training(true);
+  train_loss = 0.0;
+  for (int64_t micro = 0; micro < shape_.accum; ++micro) {
+    loader_->next_batch(shape_.batch_tokens, shape_.seq_len, shape_.accum, batch_);
+    train_loss += model_->forward(ModelBatch{batch_.inputs.data(), batch_.targets.data(), shape_.micro_rows, shape_.seq_len});
+    model_->backward(1.0f / static_cast<float>(shape_.accum));
+  }
+  train_loss /= static_cast<double>(shape_.accum);
+  // A non-finite loss or gradient is caught before the update can spread it into the weights.
+  const double grad_sq = backend_->sum_squares(model_->grads());
+  if (std::isfinite(train_loss) && std::isfinite(grad_sq)) {
+    progress_.skipped_in_a_row = 0;
+    optimizer_->step(lr_mul, muon_momentum_at(schedule_, step), std::sqrt(grad_sq));
+    return true;
+  }
+  std::ostringstream fault;
+  fault << "step " << step + 1 << ": train_loss " << train_loss << ", gradient norm " << std::sqrt(grad_sq);
+  if (const std::string g = first_non_finite_tensor(model_->layout(), *backend_, model_->grads()); !g.empty())
+    fault << "; first non-finite gradient: " << g;
+  if (const std::string w = first_non_finite_tensor(model_->layout(), *backend_, model_->params()); !w.empty())
+    fault << "; the weights themselves are not finite any more, first: " << w;
+  metrics_.write({{"event", "non_finite"}, {"step", step + 1}, {"detail", fault.str()}});
+  const bool skip = config_.get_string("on_nan") == "skip";
+  const int64_t limit = config_.get_int("nan_skip_limit");
+  if (!skip || progress_.skipped_in_a_row + 1 >= limit) {
+    DG_THROW("training diverged at " << fault.str() << ". Stopped before applying the step (on_nan="
+                                     << (skip ? "skip: " + std::to_string(limit) + " steps in a row" : "stop")
+                                     << "); no final model was written"
+                                     << (last_checkpoint_.empty() ? std::string()
+                                                                  : "; last good checkpoint: " + last_checkpoint_.string())
+                                     << ". Lower the learning rates or set grad_clip_norm");
+  }
+  ++progress_.skipped_in_a_row;
+  log_.log("skipped " + fault.str() + " (on_nan=skip, " + std::to_string(progress_.skipped_in_a_row) + " in a row)");
+  return false;
+}
+
+void TrainingRun::log_step(double train_loss, double lr_mul) {
+  const int64_t step = progress_.step, iterations = shape_.iterations;
+  const double approx_ms = training_ms();
+  const int64_t log_every = config_.get_int("train_log_every");
+  if (log_every > 0 && (step <= 10 || step % log_every == 0 || progress_.stop_after_step >= 0)) {
+    log_.log("step:" + std::to_string(step) + "/" + std::to_string(iterations) + " train_loss:" + fixed(train_loss, 4) +
+             " train_time:" + fixed(approx_ms, 0) + "ms step_avg:" + fixed(approx_ms / step, 2) + "ms");
+    model_->observe_blocks(block_observations_, "tau_fusion");
+    const TauLog tau = tau_log(block_observations_, step);
+    for (const std::string& line : tau.lines) log_.log(line);
+    for (const nlohmann::json& record : tau.records) metrics_.write(record);
+  }
+  metrics_.write({{"event", "train"}, {"step", step}, {"train_loss", train_loss}, {"lr_mul", lr_mul},
+                  {"train_time_ms", approx_ms}});
+  const double tokens_per_s = static_cast<double>(step * shape_.batch_tokens) / std::max(approx_ms / 1000.0, 1e-9);
+  double remaining_s = static_cast<double>(iterations - step) * approx_ms / static_cast<double>(step) / 1000.0;
+  if (max_wallclock_ms_ > 0)
+    remaining_s = std::min(remaining_s, std::max(max_wallclock_ms_ - approx_ms, 0.0) / 1000.0);
+  log_.progress("step " + std::to_string(step) + "/" + std::to_string(iterations) + "  loss " + fixed(train_loss, 4) +
+                "  " + fixed(tokens_per_s, 0) + " tok/s  eta " + duration_text(remaining_s));
+}
+
+bool TrainingRun::checkpoint_due() const {
+  const int64_t every = config_.get_int("checkpoint_every");
+  const double every_s = config_.get_double("checkpoint_every_seconds");
+  if (every > 0 && progress_.step % every == 0) return true;
+  return every_s > 0 && std::chrono::duration<double>(Clock::now() - last_checkpoint_time_).count() >= every_s;
+}
+
+TrainState TrainingRun::current_state() const {
+  TrainState s;
+  s.progress = progress_;
+  s.progress.training_time_ms = training_ms();
+  s.loader = loader_->position();
+  s.loader_shards = loader_->num_shards();
+  s.optimizer_steps = optimizer_->steps_taken();
+  if (Rng* rng = model_->training_rng()) s.model_rng = rng->state();
+  s.qat = qat_->state();
+  s.run_id = config_.get_string("run_id");
+  s.preset = request_.preset;
+  return s;
+}
+
+void TrainingRun::write_train_checkpoint(const char* reason) {
+  if (shape_.world.rank != 0) return;
+  const TrainState state = current_state();
+  pause_timer();  // like validation, writing a checkpoint is not training time
+  const fs::path path = summary_.out_dir / train_checkpoint_name(progress_.step);
+  try {
+    save_train_checkpoint(path, *model_, *backend_, *optimizer_, config_, state);
+    last_checkpoint_ = path;
+    prune_train_checkpoints(summary_.out_dir, config_.get_int("keep_checkpoints"));
+    metrics_.write({{"event", "checkpoint"}, {"step", progress_.step}, {"file", path.filename().string()},
+                    {"reason", reason}});
+  } catch (const Error& e) {
+    // A full disk must not end hours of training: the previous checkpoint is intact, keep going.
+    log_.log(std::string("warning: could not write ") + path.filename().string() + ": " + e.what() +
+             "; training continues" + (last_checkpoint_.empty() ? "" : " (last good: " + last_checkpoint_.string() + ")"));
+  }
+  last_checkpoint_time_ = Clock::now();
+  resume_timer();
+}
+
+void TrainingRun::run() {
+  set_up();
+  if (request_.resume) {
+    resume_from(*request_.resume);
+  } else {
+    metrics_.write({{"event", "run_start"}, {"run_id", config_.get_string("run_id")}, {"preset", request_.preset},
+                    {"config", config_.values()}});
+  }
+  StopSignals signals;
+  const int64_t val_every = config_.get_int("val_loss_every");
+  resume_timer();
   while (true) {
-    const bool last_step = step == iterations || (stop_after_step >= 0 && step >= stop_after_step);
-    if (last_step || (val_every > 0 && step % val_every == 0)) {
-      training_time_ms += ms_since(t0);
-      qat.release(*model);  // validation scores the master weights
-      const EvalResult r = evaluate(*model, eval_data.val_tokens, eval_data.luts, eval_options);
-      log.log("step:" + std::to_string(step) + "/" + std::to_string(iterations) + " val_loss:" + fixed(r.val_loss, 4) +
-              " val_bpb:" + fixed(r.val_bpb, 4) + " train_time:" + fixed(training_time_ms, 0) +
-              "ms step_avg:" + fixed(training_time_ms / std::max<int64_t>(step, 1), 2) + "ms");
-      metrics.write({{"event", "val"}, {"step", step}, {"val_loss", r.val_loss}, {"val_bpb", r.val_bpb},
-                     {"train_time_ms", training_time_ms}, {"tokens_seen", step * batch_tokens},
-                     {"val_targets", r.tokens}});
-      summary.val_loss = r.val_loss;
-      summary.val_bpb = r.val_bpb;
-      t0 = Clock::now();
-    }
+    const int64_t step = progress_.step;
+    const bool last_step = step == shape_.iterations || (progress_.stop_after_step >= 0 && step >= progress_.stop_after_step);
+    if (last_step || (val_every > 0 && step % val_every == 0)) validate(last_step);
     if (last_step) {
-      if (stop_after_step >= 0 && step < iterations) {
-        log.log("stopping_early: wallclock_cap train_time:" + fixed(training_time_ms, 0) + "ms step:" +
-                std::to_string(step) + "/" + std::to_string(iterations));
+      if (progress_.stop_after_step >= 0 && step < shape_.iterations) {
+        log_.log("stopping_early: wallclock_cap train_time:" + fixed(progress_.training_time_ms, 0) + "ms step:" +
+                 std::to_string(step) + "/" + std::to_string(shape_.iterations));
       }
       break;
     }
-
-    const double elapsed_ms = training_time_ms + ms_since(t0);
-    const double lr_mul = lr_multiplier(schedule, step, elapsed_ms);
-    if (qat.enabled()) qat.prepare_step(*model, step, iterations, elapsed_ms, max_wallclock_ms, log);
-    backend->fill(model->grads(), 0.0f);
-    model->set_training(true);
-    double train_loss = 0.0;
-    for (int64_t micro = 0; micro < accum; ++micro) {
-      loader.next_batch(batch_tokens, seq_len, accum, batch);
-      train_loss += model->forward(ModelBatch{batch.inputs.data(), batch.targets.data(), micro_rows, seq_len});
-      model->backward(1.0f / static_cast<float>(accum));
+    double train_loss = 0.0, lr_mul = 1.0;
+    const bool applied = train_step(train_loss, lr_mul);
+    ++progress_.step;
+    if (applied) log_step(train_loss, lr_mul);
+    if (progress_.stop_after_step < 0 && max_wallclock_ms_ > 0 && training_ms() >= max_wallclock_ms_)
+      progress_.stop_after_step = progress_.step;
+    if (const int signal = signals.requested()) {
+      write_train_checkpoint(StopSignals::name(signal));
+      pause_timer();
+      summary_.steps = progress_.step;
+      summary_.train_time_ms = progress_.training_time_ms;
+      summary_.stopped_by_signal = signal;
+      summary_.checkpoint = last_checkpoint_;
+      log_.log(std::string("stopped by ") + StopSignals::name(signal) + " at step " + std::to_string(progress_.step) +
+               ": resumable checkpoint " + last_checkpoint_.string() + "; continue with: dartgolf train --resume " +
+               summary_.out_dir.string());
+      metrics_.write({{"event", "stopped"}, {"step", progress_.step}, {"signal", StopSignals::name(signal)}});
+      return;
     }
-    train_loss /= static_cast<double>(accum);
-    // A non-finite loss or gradient is caught before the update can spread it into the weights.
-    const double grad_sq = backend->sum_squares(model->grads());
-    if (!std::isfinite(train_loss) || !std::isfinite(grad_sq)) {
-      const std::string fault = describe_fault(train_loss, grad_sq, step + 1, *model, *backend);
-      metrics.write({{"event", "non_finite"}, {"step", step + 1}, {"detail", fault}});
-      if (!skip_faults || skipped_in_a_row + 1 >= nan_skip_limit) {
-        DG_THROW("training diverged at " << fault << ". Stopped before applying the step (on_nan="
-                                         << (skip_faults ? "skip: " + std::to_string(nan_skip_limit) + " steps in a row" : "stop")
-                                         << "); no final model was written"
-                                         << (last_checkpoint.empty() ? std::string()
-                                                                     : "; last good checkpoint: " + last_checkpoint.string())
-                                         << ". Lower the learning rates or set grad_clip_norm");
-      }
-      ++skipped_in_a_row;
-      log.log("skipped " + fault + " (on_nan=skip, " + std::to_string(skipped_in_a_row) + " in a row)");
-      ++step;
-      continue;
-    }
-    skipped_in_a_row = 0;
-    optimizer.step(lr_mul, muon_momentum_at(schedule, step), std::sqrt(grad_sq));
-
-    ++step;
-    const double approx_ms = training_time_ms + ms_since(t0);
-    if (log_every > 0 && (step <= 10 || step % log_every == 0 || stop_after_step >= 0)) {
-      log.log("step:" + std::to_string(step) + "/" + std::to_string(iterations) + " train_loss:" + fixed(train_loss, 4) +
-              " train_time:" + fixed(approx_ms, 0) + "ms step_avg:" + fixed(approx_ms / step, 2) + "ms");
-      model->observe_blocks(block_observations, "tau_fusion");
-      const TauLog tau = tau_log(block_observations, step);
-      for (const std::string& line : tau.lines) log.log(line);
-      for (const nlohmann::json& record : tau.records) metrics.write(record);
-    }
-    metrics.write({{"event", "train"}, {"step", step}, {"train_loss", train_loss}, {"lr_mul", lr_mul},
-                   {"train_time_ms", approx_ms}});
-    const double tokens_per_s = static_cast<double>(step * batch_tokens) / std::max(approx_ms / 1000.0, 1e-9);
-    double remaining_s = (iterations - step) * approx_ms / step / 1000.0;
-    if (max_wallclock_ms > 0) remaining_s = std::min(remaining_s, std::max(max_wallclock_ms - approx_ms, 0.0) / 1000.0);
-    log.progress("step " + std::to_string(step) + "/" + std::to_string(iterations) + "  loss " + fixed(train_loss, 4) +
-                 "  " + fixed(tokens_per_s, 0) + " tok/s  eta " + duration_text(remaining_s));
-    if (checkpoint_every > 0 && step % checkpoint_every == 0 && world.rank == 0) {
-      char name[64];
-      std::snprintf(name, sizeof name, "checkpoint_step%06lld.safetensors", static_cast<long long>(step));
-      last_checkpoint = summary.out_dir / name;
-      save_model_checkpoint(last_checkpoint, *model, *backend, config, step);
-    }
-    if (stop_after_step < 0 && max_wallclock_ms > 0 && approx_ms >= max_wallclock_ms) stop_after_step = step;
+    if (checkpoint_due()) write_train_checkpoint("periodic");
   }
+  finish();
+}
 
-  summary.steps = step;
-  summary.train_time_ms = training_time_ms;
-  summary.checkpoint = summary.out_dir / "final_model.safetensors";
-  if (world.rank == 0) {
-    save_model_checkpoint(summary.checkpoint, *model, *backend, config, step,
-                          {{"val_loss", fixed(summary.val_loss, 8)}, {"val_bpb", fixed(summary.val_bpb, 8)},
-                           {"train_tokens", std::to_string(step * batch_tokens)},
-                           {"hardware", artifact::describe_hardware(backend->name(), shape.threads)}});
-    log.log("Serialized model: " + std::to_string(fs::file_size(summary.checkpoint)) + " bytes (" +
-            summary.checkpoint.string() + ")");
-    log.log(exact_score_line("final_val", summary.val_loss, summary.val_bpb, eval_data));
-    // train_gpt.py's ending: pack the int8+zlib artifact, reload it and score the round trip.
-    const nlohmann::json artifact_meta{{"step", step}, {"train_tokens", step * batch_tokens},
-                                       {"val_loss", summary.val_loss}, {"val_bpb", summary.val_bpb},
-                                       {"preset", request.preset},
-                                       {"hardware", artifact::describe_hardware(backend->name(), shape.threads)}};
-    artifact::finish_with_artifact(*model, *backend, config, artifact_meta, summary.out_dir, summary.checkpoint,
-                                   eval_data, eval_options, summary.val_loss, summary.val_bpb, log, metrics);
-  }
+void TrainingRun::finish() {
+  const int64_t step = progress_.step;
+  summary_.steps = step;
+  summary_.train_time_ms = progress_.training_time_ms;
+  summary_.checkpoint = summary_.out_dir / "final_model.safetensors";
+  if (shape_.world.rank != 0) return;
+  const std::string hardware = artifact::describe_hardware(backend_->name(), shape_.threads);
+  save_model_checkpoint(summary_.checkpoint, *model_, *backend_, config_, step,
+                        {{"val_loss", fixed(summary_.val_loss, 8)}, {"val_bpb", fixed(summary_.val_bpb, 8)},
+                         {"train_tokens", std::to_string(step * shape_.batch_tokens)}, {"hardware", hardware}});
+  log_.log("Serialized model: " + std::to_string(fs::file_size(summary_.checkpoint)) + " bytes (" +
+           summary_.checkpoint.string() + ")");
+  log_.log(exact_score_line("final_val", summary_.val_loss, summary_.val_bpb, eval_data_));
+  // train_gpt.py's ending: pack the int8+zlib artifact, reload it and score the round trip.
+  const nlohmann::json artifact_meta{{"step", step},           {"train_tokens", step * shape_.batch_tokens},
+                                     {"val_loss", summary_.val_loss}, {"val_bpb", summary_.val_bpb},
+                                     {"preset", request_.preset}, {"hardware", hardware}};
+  artifact::finish_with_artifact(*model_, *backend_, config_, artifact_meta, summary_.out_dir, summary_.checkpoint,
+                                 eval_data_, eval_options_, summary_.val_loss, summary_.val_bpb, log_, metrics_);
 }
 }  // namespace
 
@@ -296,11 +433,13 @@ TrainSummary train(const TrainRequest& request) {
 
   TrainSummary summary;
   summary.out_dir = request.out_dir.empty() ? fs::path("runs") / config.get_string("run_id") : request.out_dir;
-  prepare_fresh_run_folder(summary.out_dir, request.overwrite);
+  if (!request.resume) prepare_fresh_run_folder(summary.out_dir, request.overwrite);
   summary.log_file = summary.out_dir / "train_log.txt";
   Logger log(summary.log_file, shape.world.rank == 0);
   try {
-    run_training(request, config, shape, summary, log);
+    log.log(summary.log_file.string());
+    log.log(config.values().dump(2), /*console=*/false);
+    TrainingRun(request, config, shape, summary, log).run();
   } catch (const std::exception& e) {
     // The log file is where a user looks after a long run: why it ended belongs there too.
     log.log("error: " + printable(e.what()), /*console=*/false);

@@ -21,8 +21,9 @@ class SmallRunTest : public ::testing::Test {
     write_random_shards(dir_.path(), 20000, 3000, 1024, 42);
   }
   // `train` of a tiny gpt (d=32, seq 64, 256 tokens per step) into dir_/run, plus `extra` arguments.
-  std::string small_run(const std::string& extra) const {
-    return "train --preset tiny --out '" + (dir_ / "run").string() + "' --set data_path='" + dir_.path().string() +
+  std::string small_run(const std::string& extra) const { return small_run_in(dir_ / "run", extra); }
+  std::string small_run_in(const std::filesystem::path& out, const std::string& extra) const {
+    return "train --preset tiny --out '" + out.string() + "' --set data_path='" + dir_.path().string() +
            "' --set tokenizer_path='" + tokenizer_.string() +
            "' --set model_dim=32 --set num_heads=2 --set num_kv_heads=1 --set train_seq_len=64"
            " --set train_batch_tokens=256 --set val_loss_every=0 --set threads=1 " + extra;

@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <array>
+#include <chrono>
+#include <thread>
 #include <atomic>
 #include <cstdio>
 #include <fstream>
@@ -31,6 +33,32 @@ CommandResult run_dartgolf(const std::string& args, const std::string& env_prefi
 }
 
 std::string quoted(const fs::path& path) { return "'" + path.string() + "'"; }
+
+pid_t start_dartgolf(const std::string& args, const fs::path& output) {
+  const std::string command = "exec '" + std::string(DG_BINARY) + "' " + args + " >" + quoted(output) + " 2>&1";
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  return pid;
+}
+
+int wait_for_exit(pid_t pid) {
+  int status = 0;
+  if (::waitpid(pid, &status, 0) != pid) return -1;
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : -1;
+}
+
+bool wait_for_text(const fs::path& file, const std::string& text, double timeout_s) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (read_text(file).find(text) != std::string::npos) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return false;
+}
 
 CommandResult run_command(const std::string& shell_command) {
   const std::string command = shell_command + " 2>&1";

@@ -1,6 +1,8 @@
 // Helpers shared by the tests: scratch folders, running the dartgolf binary, reading files.
 #pragma once
 
+#include <sys/types.h>
+
 #include <filesystem>
 #include <string>
 
@@ -29,6 +31,14 @@ struct CommandResult {
 CommandResult run_command(const std::string& shell_command);
 // Runs the built dartgolf binary with `args` (shell-quoted by the caller), capturing output.
 CommandResult run_dartgolf(const std::string& args, const std::string& env_prefix = "");
+// Starts the dartgolf binary in the background (its own pid: no shell in between), stdout and
+// stderr going to `output`. For tests that signal or kill a run part-way.
+pid_t start_dartgolf(const std::string& args, const std::filesystem::path& output);
+// Waits for a started process; its exit code, or 128 + the signal that killed it.
+int wait_for_exit(pid_t pid);
+// Polls (up to `timeout_s`) until `file` contains `text`; false on timeout.
+bool wait_for_text(const std::filesystem::path& file, const std::string& text, double timeout_s = 60.0);
+
 // 'path' for a shell command line.
 std::string quoted(const std::filesystem::path& path);
 

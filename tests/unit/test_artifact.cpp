@@ -8,6 +8,7 @@
 #include "artifact/artifact.h"
 #include "artifact/model_artifact.h"
 #include "backend/backend.h"
+#include "core/checksum.h"
 #include "core/error.h"
 #include "core/rng.h"
 #include "model/model_factory.h"
