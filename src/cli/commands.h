@@ -24,6 +24,7 @@ void add_eval_command(CLI::App& app, Runner& run);
 void add_pack_command(CLI::App& app, Runner& run);
 void add_inspect_command(CLI::App& app, Runner& run);
 void add_bench_command(CLI::App& app, Runner& run);
+void add_plot_command(CLI::App& app, Runner& run);
 
 // For subcommands whose work has not landed: says so plainly and returns kExitUsage.
 int not_available(const char* command, const char* what);

@@ -49,6 +49,7 @@ int main(int argc, char** argv) {
   dg::cli::add_pack_command(app, run);
   dg::cli::add_inspect_command(app, run);
   dg::cli::add_bench_command(app, run);
+  dg::cli::add_plot_command(app, run);
 
   if (is_unknown_command(app, argc, argv)) return dg::cli::kExitUsage;
   try {

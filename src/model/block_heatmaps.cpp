@@ -3,9 +3,10 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <sstream>
 
-#include "core/png.h"
-#include "model/heatmap.h"
+#include "core/error.h"
+#include "core/gnuplot.h"
 
 namespace dg {
 namespace {
@@ -18,9 +19,15 @@ std::string file_stem(const std::string& name) {
   return out;
 }
 
-// Colours over the data's own range; NaNs (a diverged model) are left out of it and drawn grey.
-Heatmap stretched(const BlockMatrix& m) {
-  Heatmap map{m.rows, m.cols, m.values, 0.0, 1.0};
+struct Map {
+  BlockMatrix matrix;
+  double color_min = 0.0, color_max = 1.0;
+  std::vector<std::string> row_labels, column_labels;  // empty: numbered
+};
+
+// Colours over the data's own range; NaNs (a diverged model) are left out of it and drawn as gaps.
+Map stretched(const BlockMatrix& m) {
+  Map map{m, 0.0, 1.0, {}, {}};
   bool any = false;
   for (double v : m.values) {
     if (std::isnan(v)) continue;
@@ -28,7 +35,57 @@ Heatmap stretched(const BlockMatrix& m) {
     map.color_max = any ? std::max(map.color_max, v) : v;
     any = true;
   }
+  if (map.color_max <= map.color_min) map.color_max = map.color_min + 1e-6;  // a flat map still has a scale
   return map;
+}
+
+std::string tics(const std::vector<std::string>& labels, int64_t count) {
+  // At most ~32 labelled ticks: beyond that gnuplot's own numbering reads better.
+  if (labels.empty() || count > 32) return "";
+  std::string out = "(";
+  for (int64_t i = 0; i < count; ++i)
+    out += (i ? ", " : "") + gnuplot_quote(labels[static_cast<size_t>(i)]) + " " + std::to_string(i);
+  return out + ")";
+}
+
+// A titled heatmap with labelled axes and a colour bar with values, on a dark-to-bright ramp whose
+// lightness rises monotonically (it reads the same in greyscale).
+GnuplotFigure heatmap_figure(const Map& map, const std::string& title, const std::string& rows,
+                             const std::string& columns, const std::string& value) {
+  const BlockMatrix& m = map.matrix;
+  std::ostringstream data;
+  data.precision(9);
+  for (int64_t r = 0; r < m.rows; ++r) {
+    for (int64_t c = 0; c < m.cols; ++c) {
+      const double v = m.values[static_cast<size_t>(r * m.cols + c)];
+      data << (c ? " " : "") << (std::isnan(v) ? std::string("NaN") : std::to_string(v));
+    }
+    data << '\n';
+  }
+  GnuplotFigure f;
+  f.width = static_cast<int>(std::clamp<int64_t>(240 + 28 * m.cols, 640, 1600));
+  f.height = static_cast<int>(std::clamp<int64_t>(200 + 28 * m.rows, 360, 1200));
+  std::ostringstream s;
+  s << "set title " << gnuplot_quote(title) << " noenhanced\n"
+    << "set xlabel " << gnuplot_quote(columns) << " noenhanced\nset ylabel " << gnuplot_quote(rows) << " noenhanced\n"
+    << "set cblabel " << gnuplot_quote(value) << " noenhanced offset char 2,0\n"
+    << "set cbrange [" << map.color_min << ":" << map.color_max << "]\n"
+    << "set palette defined (0 '#141852', 0.35 '#1f7a8c', 0.7 '#4cb944', 1 '#fae632')\n"
+    << "set xrange [-0.5:" << m.cols - 0.5 << "]\nset yrange [" << m.rows - 0.5 << ":-0.5]\n"
+    << "set tics out nomirror\nset format cb '%.3g'\n";
+  const std::string xt = tics(map.column_labels, m.cols), yt = tics(map.row_labels, m.rows);
+  if (!xt.empty()) s << "set xtics " << xt << " rotate by -30\n";
+  if (!yt.empty()) s << "set ytics " << yt << "\n";
+  s << "plot 'map.dat' matrix with image notitle\n";
+  f.script = s.str();
+  f.data["map.dat"] = data.str();
+  return f;
+}
+
+std::vector<std::string> loop_labels(const BlockSummary& b) {
+  std::vector<std::string> out;
+  for (int64_t loop : b.loops()) out.push_back("loop " + std::to_string(loop));
+  return out;
 }
 
 }  // namespace
@@ -36,43 +93,46 @@ Heatmap stretched(const BlockMatrix& m) {
 std::vector<BlockHeatmapFile> write_block_heatmaps(const BlockStatistics& stats, const std::filesystem::path& dir) {
   std::filesystem::create_directories(dir);
   std::vector<BlockHeatmapFile> files;
-  const auto emit = [&](const BlockSummary& b, const std::string& kind, const Heatmap& map, const HeatmapLayout& layout,
-                        const std::string& shows, const std::string& rows, const std::string& columns) {
+  const auto emit = [&](const BlockSummary& b, const std::string& kind, const Map& map, const std::string& shows,
+                        const std::string& rows, const std::string& columns) {
     const std::string file = file_stem(b.name) + "." + kind + ".png";
-    write_png(dir / file, render_heatmap(map, layout));
+    render_png(heatmap_figure(map, b.name + ": " + shows, rows, columns, shows), dir / file);
     nlohmann::ordered_json d;
     d["file"] = file;
     d["shows"] = shows;
     d["rows"] = rows;
     d["columns"] = columns;
-    d["shape"] = {map.rows, map.cols};
+    d["shape"] = {map.matrix.rows, map.matrix.cols};
     d["color_min"] = map.color_min;
     d["color_max"] = map.color_max;
     files.push_back({b.name, dir / file, std::move(d)});
   };
   for (const BlockSummary& b : stats.blocks()) {
     if (b.uses.empty()) continue;
-    const std::string loops = "loops, in the order of \"loops\"";
+    const std::vector<std::string> loops = loop_labels(b);
     if (b.type == "daam") {
-      const BlockMatrix factors = b.importance_factors();
-      emit(b, "importance", Heatmap{factors.rows, factors.cols, factors.values, 0.0, 1.0}, {},
-           "importance factor of the mean density (dark 0, bright 1)", loops, "groups, in the order of \"channels\"");
+      Map factors{b.importance_factors(), 0.0, 1.0, loops, b.channels};
+      emit(b, "importance", factors, "importance factor of the mean density (0..1)", "loop", "group");
     } else if (b.type == "tau_fusion") {
-      emit(b, "tau_mean", stretched(b.channel_means()), {}, "mean tau over tokens and features", loops,
-           "streams, in the order of \"channels\"");
+      Map mean = stretched(b.channel_means());
+      mean.row_labels = loops;
+      mean.column_labels = b.channels;
+      emit(b, "tau_mean", mean, "mean tau over tokens and features", "loop", "stream");
       const BlockMatrix features = b.feature_means();
       if (!features.values.empty()) {
-        HeatmapLayout layout;
-        layout.row_group = static_cast<int64_t>(b.channels.size());
-        emit(b, "tau_features", stretched(features), layout, "mean tau per feature over tokens",
-             "(loop, stream) pairs, loop-major: row = loop index × streams + stream; a gap separates loops",
-             "features 0..width-1");
+        Map per_feature = stretched(features);
+        for (const std::string& loop : loops)
+          for (const std::string& stream : b.channels) per_feature.row_labels.push_back(loop + " " + stream);
+        emit(b, "tau_features", per_feature, "mean tau per feature over tokens",
+             "(loop, stream), loop-major: row = loop index x streams + stream", "feature");
       }
     } else {
       const bool gate = b.type == "head_gate";
-      emit(b, b.type, stretched(b.channel_means()), {},
-           gate ? "mean gate sigma(x W_g^T) over tokens (before the factor gamma)" : "mean value over tokens", loops,
-           std::string(gate ? "heads" : "channels") + ", in the order of \"channels\"");
+      Map mean = stretched(b.channel_means());
+      mean.row_labels = loops;
+      mean.column_labels = b.channels;
+      emit(b, b.type, mean, gate ? "mean gate sigma(x W_g^T) over tokens (before the factor gamma)" : "mean value over tokens",
+           "loop", gate ? "head" : "channel");
     }
   }
   return files;

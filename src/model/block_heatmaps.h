@@ -1,11 +1,13 @@
-// The heatmap PNGs of `dartgolf inspect --blocks`, one set per block (model/heatmap.h draws them):
+// The heatmap PNGs of `dartgolf inspect --blocks`, one set per block, drawn by gnuplot
+// (core/gnuplot.h) with a title, labelled axes (loops, streams, groups, heads) and a colour bar
+// with its values:
 //   daam        <name>.importance.png    Importance Factor, rows = loops, columns = groups, colours 0..1
 //   tau_fusion  <name>.tau_mean.png      mean τ, rows = loops, columns = streams
-//               <name>.tau_features.png  mean τ per feature, rows = (loop, stream) loop-major with a
-//                                        gap between loops, columns = features 0..k−1
+//               <name>.tau_features.png  mean τ per feature, rows = (loop, stream) loop-major,
+//                                        columns = features 0..k−1
 //   head_gate   <name>.head_gate.png     mean gate, rows = loops, columns = heads
 // Mean τ and gate maps stretch their colours over the map's own min..max (recorded as color_min /
-// color_max), so small differences show; the IF already spans 0..1.
+// color_max), so small differences show; the IF already spans 0..1. NaN cells are left blank.
 #pragma once
 
 #include <filesystem>
