@@ -30,7 +30,7 @@ log() { echo "== setup: $*"; }
 # ---- 1. packages -----------------------------------------------------------------------------
 PACKAGES=(cmake ninja-build g++ pkg-config ccache libgtest-dev libcli11-dev libsentencepiece-dev
           nlohmann-json3-dev libopenblas-dev zlib1g-dev libzstd-dev liblzma-dev libgloo-dev
-          python3 python3-torch python3-numpy python3-sentencepiece)
+          libboost-context-dev python3 python3-torch python3-numpy python3-sentencepiece)
 if [[ $install -eq 1 ]]; then
   missing=()
   for p in "${PACKAGES[@]}"; do
