@@ -10,8 +10,8 @@ namespace dg::emu {
 namespace ctx = boost::context;
 
 namespace detail {
-EmuThread* g_thread = nullptr;
-BlockRunner* g_runner = nullptr;
+thread_local EmuThread* g_thread = nullptr;
+thread_local BlockRunner* g_runner = nullptr;
 }  // namespace detail
 
 EmuThread& this_thread(const char* what) {

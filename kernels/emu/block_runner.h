@@ -118,8 +118,10 @@ class BlockRunner {
 };
 
 namespace detail {
-extern EmuThread* g_thread;      // the thread running now; null outside a kernel
-extern BlockRunner* g_runner;    // the runner of the block running now
+// Per OS thread (fibers never migrate): another host thread that launches while a kernel runs here
+// is not "inside a kernel".
+extern thread_local EmuThread* g_thread;    // the thread running now; null outside a kernel
+extern thread_local BlockRunner* g_runner;  // the runner of the block running now
 }  // namespace detail
 
 // The running emulated thread and its block; a dg::Error naming `what` outside a kernel.
