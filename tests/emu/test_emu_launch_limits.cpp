@@ -1,16 +1,25 @@
-// Launches over the sm_90 limits are refused with a message naming the limit.
+// Launches over the sm_90 limits, or on a stream that is gone, are refused with a message saying why.
 #include <gtest/gtest.h>
+
+#include <cuda_runtime.h>
 
 #include "emu_test_util.h"
 #include "launch_limits.h"
 
 namespace {
 
-void expect_refused(dim3 grid, dim3 block, size_t smem, const std::string& why) {
-  const std::string message = dg::test::error_of([&] { dg::test::launch_empty(grid, block, smem); });
+void expect_message(const std::string& message, const std::string& why) {
   EXPECT_NE(message.find("cannot launch kernel"), std::string::npos) << message;
   EXPECT_NE(message.find("empty_kernel"), std::string::npos) << message;
   EXPECT_NE(message.find(why), std::string::npos) << "'" << why << "' in: " << message;
+}
+
+void expect_refused(dim3 grid, dim3 block, size_t smem, const std::string& why) {
+  expect_message(dg::test::error_of([&] { dg::test::launch_empty(grid, block, smem); }), why);
+}
+
+void expect_refused_on(cudaStream_t stream, const std::string& why) {
+  expect_message(dg::test::error_of([&] { dg::test::launch_empty(1, 32, 0, stream); }), why);
 }
 
 TEST(EmuLaunchLimits, ThreadsPerBlock) {
@@ -59,6 +68,14 @@ TEST(EmuLaunchLimits, NeverAboveTheSm90Maximum) {
   EXPECT_NE(launch.find("240000 bytes of dynamic shared memory exceed the sm_90 maximum of 232448 bytes"),
             std::string::npos)
       << launch;
+}
+
+TEST(EmuLaunchLimits, OnlyLiveStreams) {
+  cudaStream_t stream = nullptr;
+  ASSERT_EQ(cudaStreamCreate(&stream), cudaSuccess);
+  dg::test::launch_empty(1, 32, 0, stream);
+  ASSERT_EQ(cudaStreamDestroy(stream), cudaSuccess);
+  expect_refused_on(stream, "was not created by cudaStreamCreate or was destroyed");
 }
 
 }  // namespace

@@ -21,8 +21,8 @@ __global__ void fill_dynamic_shared_kernel(int count, float* sum) {
 
 }  // namespace
 
-void launch_empty(dim3 grid, dim3 block, size_t dynamic_shared_bytes) {
-  dg::cuda::launch<empty_kernel>(grid, block, dynamic_shared_bytes, nullptr);
+void launch_empty(dim3 grid, dim3 block, size_t dynamic_shared_bytes, cudaStream_t stream) {
+  dg::cuda::launch<empty_kernel>(grid, block, dynamic_shared_bytes, stream);
 }
 
 float fill_dynamic_shared(size_t bytes) {

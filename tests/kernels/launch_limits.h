@@ -7,7 +7,7 @@
 
 namespace dg::test {
 
-void launch_empty(dim3 grid, dim3 block, size_t dynamic_shared_bytes);
+void launch_empty(dim3 grid, dim3 block, size_t dynamic_shared_bytes, cudaStream_t stream = nullptr);
 // Fills `bytes` of dynamic shared memory and sums them back; returns the sum (bytes / 4 ones).
 float fill_dynamic_shared(size_t bytes);
 // dg::cuda::allow_dynamic_shared for the filling kernel.
