@@ -78,7 +78,8 @@ BlockRunner::BlockRunner(const KernelCall& call, FiberStackPool& stacks)
   warp_absent_.assign(warps, 0);
   warp_waiting_.assign(warps, 0);
   if (thread_count_ % 32 != 0) warp_absent_.back() = ~0u << (thread_count_ % 32);
-  ready_.resize(thread_count_);
+  ready_.resize(std::bit_ceil(thread_count_));  // a power of two: ring indices wrap with a mask
+  ready_mask_ = static_cast<uint32_t>(ready_.size()) - 1;
   for (uint32_t t = 0; t < thread_count_; ++t) {
     EmuThread& th = threads_[t];
     th.linear = t;
@@ -157,17 +158,19 @@ void BlockRunner::park(EmuThread& th) { th.scheduler = std::move(th.scheduler).r
 
 void BlockRunner::make_ready(uint32_t t) {
   threads_[t].state = ThreadState::Ready;
-  ready_[(ready_head_ + ready_count_) % thread_count_] = t;
+  ready_[(ready_head_ + ready_count_) & ready_mask_] = t;
   ++ready_count_;
 }
 
 uint32_t BlockRunner::next_ready() {
   if (shuffled_ && ready_count_ > 1) {
-    const uint32_t pick = (ready_head_ + splitmix64(rng_state_) % ready_count_) % thread_count_;
-    std::swap(ready_[pick], ready_[ready_head_]);
+    // A uniform pick among the ready threads (multiply-shift rather than a division).
+    const uint64_t r = splitmix64(rng_state_);
+    const auto offset = static_cast<uint32_t>((static_cast<unsigned __int128>(r) * ready_count_) >> 64);
+    std::swap(ready_[(ready_head_ + offset) & ready_mask_], ready_[ready_head_]);
   }
   const uint32_t t = ready_[ready_head_];
-  ready_head_ = (ready_head_ + 1) % thread_count_;
+  ready_head_ = (ready_head_ + 1) & ready_mask_;
   --ready_count_;
   return t;
 }

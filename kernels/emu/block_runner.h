@@ -107,7 +107,7 @@ class BlockRunner {
   std::vector<uint32_t> warp_absent_;   // per warp: lanes beyond the block's thread count
   std::vector<uint32_t> warp_waiting_;  // per warp: lanes parked in a warp collective
   std::vector<uint32_t> ready_;         // ring buffer of ready threads
-  uint32_t ready_head_ = 0, ready_count_ = 0;
+  uint32_t ready_mask_ = 0, ready_head_ = 0, ready_count_ = 0;
   uint32_t live_ = 0;
   uint32_t arrived_ = 0, barrier_true_ = 0;
   uint32_t last_barrier_arrived_ = 0, last_barrier_true_ = 0;
