@@ -76,8 +76,9 @@ __global__ void cp_async_kernel(const uint32_t* group0, const uint32_t* group1, 
   __shared__ __align__(16) uint32_t first[32 * 4];
   __shared__ __align__(16) uint32_t second[32 * 4];
   __shared__ __align__(16) uint32_t partial[32 * 4];
+  __shared__ __align__(16) uint32_t small[32 * 4];
   const int i = threadIdx.x;
-  uint32_t* out = snapshots + i * 8;
+  uint32_t* out = snapshots + i * 10;
   dg::ptx::cp_async_16(&first[4 * i], &group0[4 * i]);
   dg::ptx::cp_async_commit();
   dg::ptx::cp_async_16(&second[4 * i], &group1[4 * i]);
@@ -91,9 +92,13 @@ __global__ void cp_async_kernel(const uint32_t* group0, const uint32_t* group1, 
   out[4] = first[4 * i];
   out[5] = second[4 * i];
   dg::ptx::cp_async_16_zfill(&partial[4 * i], &group0[4 * i], 4);
+  dg::ptx::cp_async_4(&small[4 * i], &group1[4 * i + 3]);
+  dg::ptx::cp_async_8(&small[4 * i + 2], &group1[4 * i]);
   dg::ptx::cp_async_wait_all();
   out[6] = partial[4 * i + 1];
   out[7] = partial[4 * i + 3];
+  out[8] = small[4 * i];
+  out[9] = small[4 * i + 3];
 }
 
 }  // namespace
@@ -123,7 +128,7 @@ std::vector<uint32_t> ldmatrix_registers(const std::vector<uint16_t>& tile, int 
 }
 
 std::vector<uint32_t> cp_async_snapshots(const std::vector<uint32_t>& group0, const std::vector<uint32_t>& group1) {
-  DeviceBuffer<uint32_t> d_group0(group0), d_group1(group1), d_snapshots(32 * 8);
+  DeviceBuffer<uint32_t> d_group0(group0), d_group1(group1), d_snapshots(32 * 10);
   dg::cuda::launch<cp_async_kernel>(1, 32, 0, nullptr, d_group0.get(), d_group1.get(), d_snapshots.get());
   return d_snapshots.to_host();
 }

@@ -28,7 +28,8 @@ std::vector<uint32_t> ldmatrix_registers(const std::vector<uint16_t>& tile, int 
 // i copies 16 bytes of group0[4i..4i+3] and then of group1[...] into shared memory, committing a
 // group after each; returns, per thread, the first word of each destination at four moments:
 // [i][0..1] right after issuing, [i][2..3] after cp.async.wait_group 1, [i][4..5] after wait_group 0,
-// and [i][6..7] words 1 and 3 of a zero-filling copy of 4 source bytes.
+// [i][6..7] words 1 and 3 of a zero-filling copy of 4 source bytes, and after cp.async.wait_all
+// [i][8] a 4-byte copy of group1[4i+3] and [i][9] the second word of an 8-byte copy of group1[4i..].
 std::vector<uint32_t> cp_async_snapshots(const std::vector<uint32_t>& group0, const std::vector<uint32_t>& group1);
 
 }  // namespace dg::test
