@@ -1,11 +1,11 @@
 // val_bpb's byte count on the GPU: bytes(target) = base_bytes[target]
 //   + (has_leading_space[target] && !is_boundary[prev]), summed over all targets.
-#include <cuda_runtime.h>
-
+#include <algorithm>
 #include <vector>
 
 #include "cuda_check.cuh"
 #include "cuda_device.h"
+#include "dialect.cuh"
 
 namespace dg::cuda {
 namespace {
@@ -19,7 +19,7 @@ __global__ void count_target_bytes_kernel(const int16_t* base_bytes, const uint8
     const int32_t t = target[i];
     local += static_cast<unsigned long long>(base_bytes[t]) + (leading_space[t] && !boundary[prev[i]] ? 1u : 0u);
   }
-  // Warp reduction, then one atomic per warp.
+  // Warp reduction, then one atomic per warp (blocks are whole warps).
   for (int offset = 16; offset > 0; offset /= 2) local += __shfl_down_sync(0xffffffffu, local, offset);
   if ((threadIdx.x & 31) == 0) atomicAdd(total, local);
 }
@@ -47,8 +47,8 @@ int64_t count_target_bytes(const data::ByteLuts& luts, const int32_t* prev_ids, 
   DG_CUDA_CHECK(cudaMemset(d_total, 0, sizeof(unsigned long long)));
   const int threads = 256;
   const int blocks = static_cast<int>(std::min<int64_t>((n + threads - 1) / threads, 1024));
-  count_target_bytes_kernel<<<blocks, threads>>>(d_base, d_space, d_boundary, d_prev, d_target, n, d_total);
-  DG_CUDA_CHECK(cudaGetLastError());
+  launch<count_target_bytes_kernel>(blocks, threads, 0, nullptr, d_base, d_space, d_boundary, d_prev, d_target, n,
+                                    d_total);
   unsigned long long total = 0;
   DG_CUDA_CHECK(cudaMemcpy(&total, d_total, sizeof total, cudaMemcpyDeviceToHost));
   for (void* p : {static_cast<void*>(d_base), static_cast<void*>(d_space), static_cast<void*>(d_boundary),

@@ -14,12 +14,15 @@ namespace {
 struct CountedFolder {
   const char* folder;
   std::vector<std::string> extensions;
+  const char* excluded;  // a subfolder that is not counted, or null
 };
 
+// kernels/emu/ is the CPU emulator of the kernels: the tests' (and DARTGOLF_CUDA=EMULATE's), not
+// built with -DDARTGOLF_BUILD_TESTS=OFF, so not part of what trains or evaluates a submission.
 const std::array<CountedFolder, 2>& counted_folders() {
   static const std::array<CountedFolder, 2> folders{{
-      {"src", {".h", ".hpp", ".cpp", ".cc"}},
-      {"kernels", {".cu", ".cuh", ".h", ".hpp", ".cpp"}},
+      {"src", {".h", ".hpp", ".cpp", ".cc"}, nullptr},
+      {"kernels", {".cu", ".cuh", ".h", ".hpp", ".cpp"}, "kernels/emu/"},
   }};
   return folders;
 }
@@ -31,7 +34,7 @@ std::string relative_text(const fs::path& file, const fs::path& root) { return f
 fs::path default_source_root() { return fs::path(DARTGOLF_SOURCE_DIR); }
 
 std::string code_file_rule() {
-  return "CMakeLists.txt + src/**/*.{h,hpp,cpp,cc} + kernels/**/*.{cu,cuh,h,hpp,cpp}";
+  return "CMakeLists.txt + src/**/*.{h,hpp,cpp,cc} + kernels/**/*.{cu,cuh,h,hpp,cpp} but kernels/emu/";
 }
 
 std::vector<CodeFile> list_code_files(const fs::path& root) {
@@ -48,7 +51,9 @@ std::vector<CodeFile> list_code_files(const fs::path& root) {
       if (!entry.is_regular_file()) continue;
       const std::string ext = entry.path().extension().string();
       if (std::find(counted.extensions.begin(), counted.extensions.end(), ext) == counted.extensions.end()) continue;
-      files.push_back({relative_text(entry.path(), root), static_cast<int64_t>(entry.file_size())});
+      const std::string path = relative_text(entry.path(), root);
+      if (counted.excluded != nullptr && path.rfind(counted.excluded, 0) == 0) continue;
+      files.push_back({path, static_cast<int64_t>(entry.file_size())});
     }
   }
   std::sort(files.begin(), files.end(), [](const CodeFile& a, const CodeFile& b) { return a.path < b.path; });

@@ -3,8 +3,9 @@
 // The challenge counts the code of train_gpt.py. dartgolf's counterpart is every source file needed
 // to build the binary and run `dartgolf eval --artifact`: the top-level CMakeLists.txt (configured
 // with -DDARTGOLF_BUILD_TESTS=OFF, so tests/ is not needed), src/**/*.{h,hpp,cpp,cc} and
-// kernels/**/*.{cu,cuh,h,hpp,cpp}, counted in bytes as they are on disk. Tests, scripts, docs and
-// data are not needed to evaluate and are not counted. `dartgolf pack --list-code-files` prints the set.
+// kernels/**/*.{cu,cuh,h,hpp,cpp} except kernels/emu/ (the CPU emulator of the kernels, built only
+// for tests or -DDARTGOLF_CUDA=EMULATE), counted in bytes as they are on disk. Tests, scripts, docs
+// and data are not needed to evaluate and are not counted. `dartgolf pack --list-code-files` prints the set.
 #pragma once
 
 #include <cstdint>

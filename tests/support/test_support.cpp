@@ -1,5 +1,6 @@
 #include "test_support.h"
 
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <array>
@@ -12,8 +13,20 @@
 #include <sstream>
 #include <sys/wait.h>
 
+#include "core/error.h"
+
 namespace dg::test {
 namespace fs = std::filesystem;
+
+std::string error_of(const std::function<void()>& action) {
+  try {
+    action();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "expected a dg::Error";
+  return "";
+}
 
 TempDir::TempDir() {
   static std::atomic<int> counter{0};

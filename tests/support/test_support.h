@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include <filesystem>
+#include <functional>
 #include <string>
 
 namespace dg::test {
@@ -41,6 +42,9 @@ bool wait_for_text(const std::filesystem::path& file, const std::string& text, d
 
 // 'path' for a shell command line.
 std::string quoted(const std::filesystem::path& path);
+
+// The message of the dg::Error `action` throws; a test failure (and "") when it throws none.
+std::string error_of(const std::function<void()>& action);
 
 std::string read_text(const std::filesystem::path& path);
 void write_text(const std::filesystem::path& path, const std::string& text);

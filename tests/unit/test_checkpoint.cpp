@@ -23,15 +23,7 @@ std::vector<float> ramp(size_t count, float start) {
   return values;
 }
 
-std::string error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected a dg::Error";
-  return "";
-}
+using test::error_of;
 
 bool contains(const std::string& text, const std::string& fragment) { return text.find(fragment) != std::string::npos; }
 
