@@ -134,7 +134,7 @@ void Config::merge_file(const std::filesystem::path& path) {
   json parsed;
   try {
     parsed = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse errors and numbers out of range alike
     DG_THROW(path.string() << ": not valid JSON: " << json_error_text(e.what()));
   }
   merge_json(parsed, path.string());

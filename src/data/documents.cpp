@@ -68,7 +68,7 @@ void for_each_jsonl_document(const fs::path& input, const std::function<void(std
     nlohmann::json record;
     try {
       record = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse errors and numbers out of range alike
       DG_THROW("input " << input.string() << ":" << line_number << ": not valid JSON (" << json_error_text(e.what()) << ")");
     }
     DG_CHECK(record.is_object(), "input " << input.string() << ":" << line_number

@@ -102,7 +102,7 @@ LoadedCheckpoint load_checkpoint(const std::filesystem::path& path) {
   DG_CHECK(config != file.metadata.end(), path.string() << ": checkpoint has no \"config\" metadata");
   try {
     loaded.meta.config = nlohmann::json::parse(config->second);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse errors and numbers out of range alike
     DG_THROW(path.string() << ": checkpoint metadata \"config\" is not valid JSON: " << json_error_text(e.what()));
   }
   const auto step = file.metadata.find(kStepKey);

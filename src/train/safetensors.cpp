@@ -242,7 +242,7 @@ SafetensorsFile read_safetensors(const std::filesystem::path& path) {
   nlohmann::json header;
   try {
     header = nlohmann::json::parse(header_text.begin(), header_text.end());
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse errors and numbers out of range alike
     DG_THROW(where << ": header is not valid JSON: " << json_error_text(e.what()));
   }
   DG_CHECK(header.is_object(), where << ": header is JSON but not an object");
