@@ -26,8 +26,9 @@ std::string hex64(uint64_t v) {
   return text;
 }
 uint64_t parse_hex64(const json& j, const char* what, const fs::path& path) {
-  DG_CHECK(j.is_string() && j.get<std::string>().size() == 16, path.string() << ": train_state " << what
-                                                                             << " is not a 16-digit hex word");
+  DG_CHECK(j.is_string() && j.get<std::string>().size() == 16 &&
+               j.get<std::string>().find_first_not_of("0123456789abcdefABCDEF") == std::string::npos,
+           path.string() << ": train_state " << what << " is not a 16-digit hex word");
   return std::stoull(j.get<std::string>(), nullptr, 16);
 }
 
