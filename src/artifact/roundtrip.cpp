@@ -33,7 +33,7 @@ std::string roundtrip_exact_line(const std::string& metric_prefix, const RoundTr
 }
 
 std::string quantization_gap_line(double pre_val_loss, double pre_val_bpb, const EvalResult& artifact) {
-  auto signed_text = [](double v) { return (v >= 0 ? "+" : "") + fixed(v, 8); };
+  auto signed_text = [](double v) { return std::string(v >= 0 ? "+" : "") + fixed(v, 8); };
   return "quantization_gap val_bpb:" + fixed(pre_val_bpb, 8) + " -> " + fixed(artifact.val_bpb, 8) + " (" +
          signed_text(artifact.val_bpb - pre_val_bpb) + ") val_loss:" + fixed(pre_val_loss, 8) + " -> " +
          fixed(artifact.val_loss, 8) + " (" + signed_text(artifact.val_loss - pre_val_loss) + ")";

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <chrono>
 #include <cstdio>
 #include <map>
 #include <vector>
@@ -155,6 +156,7 @@ ResumePoint find_resume_point(const fs::path& run_dir, const std::function<void(
   std::string failures;
   for (const auto& [step, path] : candidates) {
     try {
+      const auto t0 = std::chrono::steady_clock::now();
       ResumePoint point;
       point.path = path;
       point.checkpoint = load_checkpoint(path);
@@ -164,6 +166,7 @@ ResumePoint find_resume_point(const fs::path& run_dir, const std::function<void(
       const json state = json::parse(found->second, nullptr, false);
       DG_CHECK(!state.is_discarded(), path.string() << ": train_state is not valid JSON");
       point.state = train_state_from_json(state, path);
+      point.load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       return point;
     } catch (const Error& e) {
       note(std::string("resume: skipping ") + e.what());
