@@ -6,7 +6,11 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 
+#include "core/rng.h"
+#include "model/model_factory.h"
+#include "model/settings.h"
 #include "shard_fixtures.h"
+#include "train/checkpoint.h"
 #include "test_support.h"
 
 namespace dg {
@@ -148,14 +152,28 @@ TEST_F(ArtifactCli, DamagedArtifactsAndMismatchedConfigsFailClearly) {
   EXPECT_TRUE(contains(mismatch.output, "config mismatch")) << mismatch.output;
 }
 
+// A gpt of 12 x 512 whose weights are noise: about 22 M parameters that int8 cannot compress below
+// 16 MB, so the artifact alone is over the cap.
+fs::path write_oversize_checkpoint(const fs::path& path) {
+  RunConfigSources sources;
+  sources.preset = "gpt";
+  sources.assignments = {"num_layers=12"};
+  const Config config = resolve_run_config(sources);
+  const ParamLayout layout = model_layout(config);
+  std::vector<float> host(static_cast<size_t>(layout.buffer_elements()));
+  Rng rng(7);
+  for (float& v : host) v = static_cast<float>(rng.normal(0.0, 0.05));
+  std::vector<CheckpointTensor> tensors;
+  for (const ParamSpec& spec : layout.specs()) tensors.push_back({spec.name, spec.shape, host.data() + spec.offset});
+  CheckpointMeta meta;
+  meta.config = config.values();
+  save_checkpoint(path, tensors, meta);
+  return path;
+}
+
 TEST_F(ArtifactCli, OversizeSubmissionsNeedAllowOversize) {
-  // A source tree whose code alone is over the cap (a sparse 16 MB file).
-  const fs::path tree = dir_->path() / "bigtree";
-  test::write_text(tree / "CMakeLists.txt", "project(x)\n");
-  test::write_text(tree / "src/big.cpp", "");
-  fs::resize_file(tree / "src/big.cpp", 16'000'000);
-  const std::string base = "pack --checkpoint " + test::quoted(run("final_model.safetensors")) + " --source-root " +
-                           test::quoted(tree) + " --out " + test::quoted(dir_->path() / "big.art");
+  const fs::path checkpoint = write_oversize_checkpoint(dir_->path() / "big.safetensors");
+  const std::string base = "pack --checkpoint " + test::quoted(checkpoint) + " --out " + test::quoted(dir_->path() / "big.art");
   const auto refused = test::run_dartgolf(base);
   EXPECT_EQ(refused.exit_code, 1) << refused.output;
   EXPECT_TRUE(contains(refused.output, "over the challenge's cap of 16000000 bytes")) << refused.output;
