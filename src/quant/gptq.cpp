@@ -119,4 +119,21 @@ GptqReport gptq_quantize(const float* w, int64_t rows, int64_t cols, const doubl
   return report;
 }
 
+double hessian_error(const float* w, int64_t rows, int64_t cols, const double* hessian, const int8_t* q,
+                     const float* scales) {
+  const auto n = static_cast<size_t>(cols);
+  std::vector<double> d(static_cast<size_t>(rows) * n), dh(d.size());
+  for (int64_t r = 0; r < rows; ++r)
+    for (size_t c = 0; c < n; ++c) {
+      const size_t i = static_cast<size_t>(r) * n + c;
+      d[i] = static_cast<double>(w[i]) - static_cast<double>(q[i]) * static_cast<double>(scales[r]);
+    }
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(rows), static_cast<int>(cols),
+              static_cast<int>(cols), 1.0, d.data(), static_cast<int>(cols), hessian, static_cast<int>(cols), 0.0, dh.data(),
+              static_cast<int>(cols));
+  double total = 0.0;
+  for (size_t i = 0; i < d.size(); ++i) total += d[i] * dh[i];
+  return total;
+}
+
 }  // namespace dg::quant

@@ -38,4 +38,9 @@ struct GptqReport {
 GptqReport gptq_quantize(const float* w, int64_t rows, int64_t cols, const double* hessian, const float* scales,
                          int qmax, const GptqOptions& options, int8_t* q);
 
+// tr((W − Ŵ)·H·(W − Ŵ)ᵀ) with Ŵ = q · scale per row: the squared error of the layer's outputs on the
+// calibration inputs, which GPTQ minimizes (and round-to-nearest ignores).
+double hessian_error(const float* w, int64_t rows, int64_t cols, const double* hessian, const int8_t* q,
+                     const float* scales);
+
 }  // namespace dg::quant

@@ -152,7 +152,7 @@ TEST_F(ArtifactCli, DamagedArtifactsAndMismatchedConfigsFailClearly) {
   EXPECT_TRUE(contains(mismatch.output, "config mismatch")) << mismatch.output;
 }
 
-// A gpt of 12 x 512 whose weights are noise: about 22 M parameters that int8 cannot compress below
+// A gpt of 12 x 512 whose weights are uniform noise: about 22 M parameters that int8 cannot compress below
 // 16 MB, so the artifact alone is over the cap.
 fs::path write_oversize_checkpoint(const fs::path& path) {
   RunConfigSources sources;
@@ -162,7 +162,7 @@ fs::path write_oversize_checkpoint(const fs::path& path) {
   const ParamLayout layout = model_layout(config);
   std::vector<float> host(static_cast<size_t>(layout.buffer_elements()));
   Rng rng(7);
-  for (float& v : host) v = static_cast<float>(rng.normal(0.0, 0.05));
+  for (float& v : host) v = static_cast<float>(2.0 * rng.uniform() - 1.0);  // U(-1, 1): every int8 level alike (scale floor 1/127)
   std::vector<CheckpointTensor> tensors;
   for (const ParamSpec& spec : layout.specs()) tensors.push_back({spec.name, spec.shape, host.data() + spec.offset});
   CheckpointMeta meta;
@@ -182,6 +182,42 @@ TEST_F(ArtifactCli, OversizeSubmissionsNeedAllowOversize) {
   EXPECT_EQ(allowed.exit_code, 0) << allowed.output;
   EXPECT_TRUE(contains(allowed.output, "WARNING: over the cap")) << allowed.output;
   EXPECT_TRUE(fs::exists(dir_->path() / "big.art"));
+}
+
+TEST_F(ArtifactCli, ArtifactsOfEverySchemeLoadAndScore) {
+  struct Scheme {
+    const char* flags;
+    const char* prefix;  // of the round-trip line eval prints
+  };
+  for (const Scheme& s : {Scheme{"--codec brotli --bits 6", "int6_brotli"},
+                          Scheme{"--codec best --bits 5 --set artifact_clip=sdclip", "int5_"},
+                          Scheme{"--codec lzma --bits 6 --set artifact_quantizer=gptq --set artifact_embed_bits=8"
+                                 " --set gptq_calibration_tokens=512",
+                                 "gptq_int6_lzma"},
+                          Scheme{"--codec zstd --bits 4 --set artifact_quantizer=gptq --set artifact_clip=sdclip"
+                                 " --set artifact_sdclip_k=6 --set gptq_calibration_tokens=256",
+                                 "gptq_int4_zstd"}}) {
+    SCOPED_TRACE(s.flags);
+    const fs::path out = dir_->path() / "scheme.art";
+    const auto pack = test::run_dartgolf("pack --checkpoint " + test::quoted(run("final_model.safetensors")) + " --out " +
+                                         test::quoted(out) + " " + s.flags);
+    ASSERT_EQ(pack.exit_code, 0) << pack.output;
+    const bool gptq = contains(s.flags, "gptq");
+    EXPECT_EQ(contains(pack.output, "gptq_calibration tokens:"), gptq) << pack.output;
+    EXPECT_EQ(contains(pack.output, "gptq_tensors:1"), gptq) << pack.output;  // the embedding: the only per-row matrix
+    const auto eval = test::run_dartgolf("eval --artifact " + test::quoted(out));
+    ASSERT_EQ(eval.exit_code, 0) << eval.output;
+    const std::string bpb = last_match(eval.output, std::string("final_") + s.prefix + "[a-z]*_roundtrip_exact val_loss:[0-9.]+ val_bpb:([0-9.]+)");
+    ASSERT_FALSE(bpb.empty()) << eval.output;
+    EXPECT_GT(std::stod(bpb), 0.0);
+    EXPECT_LT(std::stod(bpb), 20.0);
+  }
+  // An embedding width of its own is stored per tensor.
+  const fs::path mixed = dir_->path() / "mixed.art";
+  ASSERT_EQ(test::run_dartgolf("pack --checkpoint " + test::quoted(run("final_model.safetensors")) + " --out " +
+                               test::quoted(mixed) + " --bits 5 --set artifact_embed_bits=7").exit_code, 0);
+  const auto inspect = test::run_dartgolf("inspect " + test::quoted(mixed));
+  EXPECT_TRUE(contains(inspect.output, "tok_emb.weight [1024, 80] int_per_row bits:7")) << inspect.output;
 }
 
 TEST_F(ArtifactCli, InspectReportsCheckpointsAndArtifacts) {

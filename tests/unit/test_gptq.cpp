@@ -63,18 +63,8 @@ std::vector<float> stored_scales(const Layer& l, int bits, const ClipSpec& clip)
   return scales;
 }
 
-// tr((W − Ŵ) H (W − Ŵ)ᵀ): the layer's output error on the calibration inputs.
 double hessian_error(const Layer& l, const std::vector<int8_t>& q, const std::vector<float>& scales) {
-  double total = 0.0;
-  std::vector<double> d(static_cast<size_t>(l.cols));
-  for (int64_t r = 0; r < l.rows; ++r) {
-    for (int64_t c = 0; c < l.cols; ++c)
-      d[static_cast<size_t>(c)] = static_cast<double>(l.w[static_cast<size_t>(r * l.cols + c)]) -
-                                  static_cast<double>(q[static_cast<size_t>(r * l.cols + c)]) * static_cast<double>(scales[static_cast<size_t>(r)]);
-    for (int64_t i = 0; i < l.cols; ++i)
-      for (int64_t j = 0; j < l.cols; ++j) total += d[static_cast<size_t>(i)] * l.h[static_cast<size_t>(i * l.cols + j)] * d[static_cast<size_t>(j)];
-  }
-  return total;
+  return quant::hessian_error(l.w.data(), l.rows, l.cols, l.h.data(), q.data(), scales.data());
 }
 
 std::vector<int8_t> rtn(const Layer& l, const std::vector<float>& scales, int bits) {
