@@ -5,6 +5,7 @@
 
 #include "artifact/code_archive.h"
 #include "artifact/model_artifact.h"
+#include "artifact/size_plan.h"
 #include "artifact/roundtrip.h"
 #include "artifact/size_accounting.h"
 #include "artifact/submission.h"
@@ -13,6 +14,7 @@
 #include "core/fs.h"
 #include "core/log.h"
 #include "model/model_factory.h"
+#include "model/settings.h"
 #include "train/checkpoint.h"
 #include "train/gptq_calibration.h"
 #include "train/model_io.h"
@@ -72,6 +74,44 @@ std::vector<std::string> code_file_listing(const fs::path& source_root, const fs
   return lines;
 }
 
+namespace {
+void apply_overrides(const PackRequest& request, Config& config) {
+  if (!request.codec.empty()) config.set_value("artifact_codec", request.codec, "--codec");
+  if (request.bits != 0) config.set_value("artifact_bits", request.bits, "--bits");
+  for (const std::string& a : request.assignments) config.set(a, "--set");
+}
+}  // namespace
+
+std::vector<std::string> plan_listing(const PackRequest& request, const std::string& preset) {
+  const fs::path root = source_root_or_default(request.source_root);
+  PlanRequest plan;
+  plan.code_bytes = build_code_archive(root, build_dir_or_default(request.build_dir)).size();
+  std::vector<float> host;
+  Config config(default_settings(), "defaults");
+  if (!request.checkpoint.empty()) {
+    const LoadedCheckpoint checkpoint = load_checkpoint(request.checkpoint);
+    config = checkpoint_config(checkpoint, request.checkpoint);
+    apply_overrides(request, config);
+    const ParamLayout layout = model_layout(config);
+    host.assign(static_cast<size_t>(layout.buffer_elements()), 0.0f);
+    for (const ParamSpec& spec : layout.specs()) {
+      const auto it = checkpoint.tensors.find(spec.name);
+      DG_CHECK(it != checkpoint.tensors.end() && it->second.first == spec.shape,
+               request.checkpoint.string() << ": no tensor " << spec.name << " of the config's shape (did --set change the shape?)");
+      std::copy(it->second.second.begin(), it->second.second.end(), host.begin() + spec.offset);
+    }
+    plan.params = host.data();
+    plan.source = "checkpoint " + request.checkpoint.string();
+  } else {
+    RunConfigSources sources;
+    sources.preset = preset.empty() ? "gpt" : preset;
+    config = resolve_run_config(sources);
+    apply_overrides(request, config);
+    plan.source = "preset " + sources.preset;
+  }
+  return plan_sizes(config, plan);
+}
+
 void run_pack(const PackRequest& request, const std::function<void(const std::string&)>& print) {
   DG_CHECK(!request.checkpoint.empty(), "pack: give --checkpoint FILE (a .safetensors written by dartgolf train)");
   const bool submission = !request.submission_dir.empty();
@@ -91,9 +131,7 @@ void run_pack(const PackRequest& request, const std::function<void(const std::st
 
   const LoadedCheckpoint checkpoint = load_checkpoint(request.checkpoint);
   Config config = checkpoint_config(checkpoint, request.checkpoint);
-  if (!request.codec.empty()) config.set_value("artifact_codec", request.codec, "--codec");
-  if (request.bits != 0) config.set_value("artifact_bits", request.bits, "--bits");
-  for (const std::string& a : request.assignments) config.set(a, "--set");
+  apply_overrides(request, config);
   const ArtifactSettings settings = ArtifactSettings::from_config(config);
 
   const ParamLayout layout = model_layout(config);

@@ -28,6 +28,10 @@ struct PackRequest {
   int64_t eval_batch_tokens = 0;  // 0: the run's training micro-batch, as `eval` (same batches, same bits)
 };
 
+// `dartgolf pack --plan`: the size plan (artifact/size_plan.h) of the checkpoint, or, without one,
+// of `preset`, under the request's codec, width and --set settings.
+std::vector<std::string> plan_listing(const PackRequest& request, const std::string& preset);
+
 // Runs the request; each log line goes to `print` as it happens (sizes, then the round trip).
 void run_pack(const PackRequest& request, const std::function<void(const std::string&)>& print);
 

@@ -22,16 +22,6 @@ std::string setting_text(const nlohmann::json& config, const char* key) {
   return v.is_string() ? v.get<std::string>() : v.dump();
 }
 
-std::string with_thousands(int64_t n) {
-  const std::string digits = std::to_string(n < 0 ? -n : n);
-  std::string out = n < 0 ? "-" : "";
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return out;
-}
-
 }  // namespace
 
 std::string utc_now_iso8601() {

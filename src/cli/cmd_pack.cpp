@@ -13,8 +13,8 @@ namespace dg::cli {
 void add_pack_command(CLI::App& app, Runner& run) {
   struct Options {
     artifact::PackRequest request;
-    std::string checkpoint, out, source_root, build_dir, submission, train_log, data_dir, tokenizer;
-    bool list_code_files = false;
+    std::string checkpoint, out, source_root, build_dir, submission, train_log, data_dir, tokenizer, preset;
+    bool list_code_files = false, plan = false;
   };
   auto options = std::make_shared<Options>();
   artifact::PackRequest& r = options->request;
@@ -34,6 +34,10 @@ void add_pack_command(CLI::App& app, Runner& run) {
                   "Build folder holding dartgolf_submission's link map (default: the one this binary was built in)");
   cmd->add_flag("--list-code-files", options->list_code_files,
                 "Print the counted code files (the submission program's closure) and the code archive's size, and exit");
+  cmd->add_flag("--plan", options->plan,
+                "Print bytes per tensor group at each width and codec, and the largest shapes that fit the cap at "
+                "the chosen scheme (--codec, --bits, --set), for --checkpoint or --preset, and exit");
+  cmd->add_option("--preset", options->preset, "With --plan and no --checkpoint: the preset to plan (default gpt)");
   cmd->add_option("--submission", options->submission,
                   "Also score the round trip and write a records folder: README.md, submission.json, train.log, "
                   "the artifact and the code archive");
@@ -57,6 +61,12 @@ void add_pack_command(CLI::App& app, Runner& run) {
       }
       artifact::PackRequest request = options->request;
       request.checkpoint = options->checkpoint;
+      if (options->plan) {
+        request.source_root = options->source_root;
+        request.build_dir = options->build_dir;
+        for (const std::string& line : artifact::plan_listing(request, options->preset)) std::printf("%s\n", line.c_str());
+        return kExitOk;
+      }
       request.out = options->out;
       request.source_root = options->source_root;
       request.build_dir = options->build_dir;

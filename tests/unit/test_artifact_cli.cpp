@@ -220,6 +220,47 @@ TEST_F(ArtifactCli, ArtifactsOfEverySchemeLoadAndScore) {
   EXPECT_TRUE(contains(inspect.output, "tok_emb.weight [1024, 80] int_per_row bits:7")) << inspect.output;
 }
 
+int64_t number_after(const std::string& text, const std::string& label) {
+  const std::string digits = last_match(text, label + "([0-9,]+)");
+  std::string plain;
+  for (char c : digits)
+    if (c != ',') plain += c;
+  return plain.empty() ? -1 : std::stoll(plain);
+}
+
+TEST_F(ArtifactCli, PlanMeasuresGroupsAndEstimatesWhatFits) {
+  const auto plan = test::run_dartgolf("pack --plan --checkpoint " + test::quoted(run("final_model.safetensors")) +
+                                       " --bits 6 --codec brotli");
+  ASSERT_EQ(plan.exit_code, 0) << plan.output;
+  EXPECT_TRUE(contains(plan.output, "measured")) << plan.output;
+  EXPECT_TRUE(contains(plan.output, "| embedding int_per_row | 1 | 81,920 | int6 |")) << plan.output;
+  EXPECT_TRUE(contains(plan.output, "| num_layers | model_dim | parameters |")) << plan.output;
+  // The estimate for the checkpoint's own shape is close to the artifact pack then writes.
+  const int64_t estimate = number_after(plan.output, "this shape at the scheme: estimated artifact ");
+  const fs::path out = dir_->path() / "plan.art";
+  const auto pack = test::run_dartgolf("pack --checkpoint " + test::quoted(run("final_model.safetensors")) + " --out " +
+                                       test::quoted(out) + " --bits 6 --codec brotli");
+  ASSERT_EQ(pack.exit_code, 0) << pack.output;
+  const auto actual = static_cast<int64_t>(fs::file_size(out));
+  EXPECT_NEAR(static_cast<double>(estimate), static_cast<double>(actual), 0.1 * static_cast<double>(actual))
+      << plan.output;
+  // Every listed shape fits the cap by the estimate.
+  const std::regex total_column(R"(\| [0-9,]+ \| ([0-9,]+) \|\n)");
+  for (auto it = std::sregex_iterator(plan.output.begin(), plan.output.end(), total_column);
+       it != std::sregex_iterator(); ++it) {
+    std::string plain;
+    for (char c : (*it)[1].str())
+      if (c != ',') plain += c;
+    EXPECT_LE(std::stoll(plain), 16'000'000) << plan.output;
+  }
+
+  const auto preset = test::run_dartgolf("pack --plan --preset tiny --bits 6 --set artifact_clip=sdclip");
+  ASSERT_EQ(preset.exit_code, 0) << preset.output;
+  EXPECT_TRUE(contains(preset.output, "preset tiny")) << preset.output;
+  EXPECT_TRUE(contains(preset.output, "estimated")) << preset.output;
+  EXPECT_TRUE(contains(preset.output, "int6 sdclip12.85")) << preset.output;
+}
+
 TEST_F(ArtifactCli, InspectReportsCheckpointsAndArtifacts) {
   const auto a = test::run_dartgolf("inspect " + test::quoted(run("final_model.int8.zlib")));
   ASSERT_EQ(a.exit_code, 0) << a.output;
