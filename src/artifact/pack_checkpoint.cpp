@@ -92,14 +92,7 @@ std::vector<std::string> plan_listing(const PackRequest& request, const std::str
     const LoadedCheckpoint checkpoint = load_checkpoint(request.checkpoint);
     config = checkpoint_config(checkpoint, request.checkpoint);
     apply_overrides(request, config);
-    const ParamLayout layout = model_layout(config);
-    host.assign(static_cast<size_t>(layout.buffer_elements()), 0.0f);
-    for (const ParamSpec& spec : layout.specs()) {
-      const auto it = checkpoint.tensors.find(spec.name);
-      DG_CHECK(it != checkpoint.tensors.end() && it->second.first == spec.shape,
-               request.checkpoint.string() << ": no tensor " << spec.name << " of the config's shape (did --set change the shape?)");
-      std::copy(it->second.second.begin(), it->second.second.end(), host.begin() + spec.offset);
-    }
+    host = checkpoint_to_flat(checkpoint, model_layout(config), request.checkpoint);
     plan.params = host.data();
     plan.source = "checkpoint " + request.checkpoint.string();
   } else {
