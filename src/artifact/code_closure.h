@@ -10,7 +10,7 @@
 //     includes are system headers). An include inside an #if counts whether or not it is taken,
 //     so the set errs on the side of counting more;
 //  4. the top-level CMakeLists.txt, which rebuilds exactly that program from exactly these files.
-// Tests, scripts, docs, prepare/tokenizer training, inspect, bench and PNG writing are not linked
+// Tests, scripts, docs, prepare/tokenizer training, inspect, plot and bench are not linked
 // into the program, so they are not counted. Adding a folder (src/dist/, kernels/...) changes the
 // set by itself as soon as the program links code from it.
 #pragma once
