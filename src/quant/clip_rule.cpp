@@ -12,7 +12,9 @@ namespace dg::quant {
 namespace {
 
 // torch 1.13's scalar lerp (aten/src/ATen/native/Lerp.h): two formulas, chosen by |weight| < 0.5.
-// Both are written as separate fp32 roundings; the build uses ISO C++ (-ffp-contract=off), so no FMA.
+// g++ contracts `start + weight * (end - start)` into one FMA (C++ defaults to -ffp-contract=fast and
+// the x86-64-v3 build has FMA); that is what QuantizerVsTorch finds bit-identical to Debian's torch
+// 1.13, and the CUDA fake quant fuses the same step to match (tests/backend_ops/test_cuda_optim.cpp).
 float torch_lerp(float start, float end, float weight) {
   if (std::fabs(weight) < 0.5f) {
     const float step = weight * (end - start);
