@@ -10,7 +10,8 @@
 
 namespace dg {
 
-enum class DType : uint8_t { F32, BF16, I32, U16 };
+// F64 holds host-side totals that ranks add up exactly enough (losses, validation sums), never model data.
+enum class DType : uint8_t { F32, BF16, I32, U16, F64 };
 enum class Device : uint8_t { CPU, CUDA };
 
 inline int dtype_size(DType t) {
@@ -19,8 +20,20 @@ inline int dtype_size(DType t) {
     case DType::I32: return 4;
     case DType::BF16: return 2;
     case DType::U16: return 2;
+    case DType::F64: return 8;
   }
   return 0;
+}
+
+inline const char* dtype_name(DType t) {
+  switch (t) {
+    case DType::F32: return "f32";
+    case DType::BF16: return "bf16";
+    case DType::I32: return "i32";
+    case DType::U16: return "u16";
+    case DType::F64: return "f64";
+  }
+  return "?";
 }
 
 struct Tensor {
@@ -40,6 +53,9 @@ struct Tensor {
   }
   static Tensor i32(int32_t* d, std::initializer_list<int64_t> dims, Device dev = Device::CPU) {
     return Tensor(d, DType::I32, dev, dims);
+  }
+  static Tensor f64(double* d, std::initializer_list<int64_t> dims, Device dev = Device::CPU) {
+    return Tensor(d, DType::F64, dev, dims);
   }
 
   int64_t numel() const {

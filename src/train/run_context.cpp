@@ -2,7 +2,7 @@
 
 #include <omp.h>
 
-#include <cstdlib>
+#include <algorithm>
 
 #include "core/error.h"
 #include "core/log.h"
@@ -10,31 +10,12 @@
 #include "data/token_loader.h"
 
 namespace dg {
-namespace {
-int env_int(const char* name, int fallback) {
-  const char* text = std::getenv(name);
-  if (text == nullptr || *text == '\0') return fallback;
-  char* end = nullptr;
-  const long value = std::strtol(text, &end, 10);
-  DG_CHECK(end != nullptr && *end == '\0', "environment variable " << name << "='" << text << "' is not an integer");
-  return static_cast<int>(value);
-}
-}  // namespace
 
-WorldInfo WorldInfo::from_environment() {
-  WorldInfo w;
-  w.rank = env_int("RANK", 0);
-  w.world_size = env_int("WORLD_SIZE", 1);
-  w.local_rank = env_int("LOCAL_RANK", 0);
-  DG_CHECK(w.world_size > 0, "WORLD_SIZE must be positive, got " << w.world_size);
-  DG_CHECK(w.rank >= 0 && w.rank < w.world_size, "RANK=" << w.rank << " is outside WORLD_SIZE=" << w.world_size);
-  return w;
-}
-
-int apply_thread_setting(const Config& config) {
+int apply_thread_setting(const Config& config, int local_ranks) {
   const int64_t requested = config.get_int("threads");
   DG_CHECK(requested >= 0, "threads=" << requested << " must be >= 0 (0: all cores)");
-  const int threads = requested > 0 ? static_cast<int>(requested) : omp_get_num_procs();
+  // Ranks on one machine share its cores: each taking them all would oversubscribe them N times.
+  const int threads = requested > 0 ? static_cast<int>(requested) : std::max(1, omp_get_num_procs() / std::max(1, local_ranks));
   // One OpenMP pool does all the work: the CPU backend keeps OpenBLAS single-threaded and splits
   // matmuls across these threads itself, so the two pools never fight over cores.
   omp_set_num_threads(threads);

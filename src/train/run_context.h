@@ -11,16 +11,13 @@
 #include "core/config.h"
 #include "data/byte_luts.h"
 #include "data/tokenizer.h"
+#include "dist/world_info.h"
 
 namespace dg {
 
-struct WorldInfo {
-  int rank = 0, world_size = 1, local_rank = 0;
-  static WorldInfo from_environment();
-};
-
-// Applies the "threads" setting to OpenMP; returns the thread count in use.
-int apply_thread_setting(const Config& config);
+// Applies the "threads" setting to OpenMP; returns the thread count in use. threads=0 means all
+// cores, shared out among the `local_ranks` processes of a data-parallel job on this machine.
+int apply_thread_setting(const Config& config, int local_ranks = 1);
 
 struct EvalData {
   std::unique_ptr<data::Tokenizer> tokenizer;

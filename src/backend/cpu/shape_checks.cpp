@@ -5,16 +5,6 @@
 namespace dg::shape_checks {
 namespace {
 
-const char* dtype_name(DType t) {
-  switch (t) {
-    case DType::F32: return "f32";
-    case DType::BF16: return "bf16";
-    case DType::I32: return "i32";
-    case DType::U16: return "u16";
-  }
-  return "?";
-}
-
 void require_type(const char* op, const char* name, const Tensor& t, Device device, DType dtype) {
   DG_CHECK(t.dtype == dtype, op << ": " << name << " must be " << dtype_name(dtype) << ", got " << describe(t));
   DG_CHECK(t.device == device, op << ": " << name << " " << describe(t) << " is on the wrong device for this backend");
