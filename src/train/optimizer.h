@@ -1,6 +1,8 @@
 // train_gpt.py's optimizer split over the flat parameter buffer: Adam for the token embedding
 // (tied_embed_lr, or embed_lr when untied), Adam for an untied head (head_lr), Muon for 2-D block
 // matrices (matrix_lr), Adam for vectors, scalars and control tensors (scalar_lr).
+// Data-parallel: every rank holds the same averaged gradients and runs Adam and Muon's momentum on
+// every tensor; Muon's Newton–Schulz, the expensive part, is sharded (train/muon_shards.h).
 #pragma once
 
 #include <cstdint>
@@ -9,7 +11,9 @@
 
 #include "backend/backend.h"
 #include "core/config.h"
+#include "dist/communicator.h"
 #include "model/param_layout.h"
+#include "train/muon_shards.h"
 
 namespace dg {
 
@@ -23,7 +27,9 @@ struct OptimizerSettings {
 
 class Optimizer {
  public:
-  Optimizer(const ParamLayout& layout, Backend& backend, Tensor params, Tensor grads, OptimizerSettings settings);
+  // `comm`: the ranks Muon's orthogonalisation is shared among (null: this process alone).
+  Optimizer(const ParamLayout& layout, Backend& backend, Tensor params, Tensor grads, OptimizerSettings settings,
+            dist::Communicator* comm = nullptr);
   ~Optimizer();
   Optimizer(const Optimizer&) = delete;
   Optimizer& operator=(const Optimizer&) = delete;
@@ -46,12 +52,20 @@ class Optimizer {
   void set_steps_taken(int64_t steps) { steps_ = steps; }
 
  private:
+  void adam_step(const ParamSpec& spec, double lr);
+  // Momentum for every matrix; Nesterov look-ahead and Newton–Schulz for this rank's own, into its block.
+  void muon_orthogonalise(const MuonShards::Matrix& m, double muon_momentum);
+
   const ParamLayout& layout_;
   Backend& backend_;
   Tensor params_, grads_;
   OptimizerSettings settings_;
+  dist::Communicator* comm_;
+  MuonShards shards_;
   void* memory_ = nullptr;    // Adam m and v, Muon momentum, Muon scratch
-  Tensor adam_m_, adam_v_, muon_buffer_, muon_update_, ns_out_, ns_workspace_;
+  Tensor adam_m_, adam_v_, muon_buffer_, muon_update_, ns_workspace_;
+  Tensor muon_block_;     // this rank's orthogonalised updates (MuonShards' block)
+  Tensor muon_gathered_;  // every rank's block after the all-gather (muon_block_ itself with one rank)
   int64_t steps_ = 0;
 };
 
