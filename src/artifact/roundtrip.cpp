@@ -10,16 +10,36 @@
 namespace dg::artifact {
 namespace fs = std::filesystem;
 
-RoundTripScore score_artifact(const Artifact& artifact, const fs::path& path, LanguageModel& model, Backend& backend,
-                              const EvalData& data, const EvalOptions& options) {
-  model.set_forward_weights(Tensor{});
-  load_artifact_weights(artifact, path, model, backend);
+namespace {
+
+// Scores the weights in model.params(); data-parallel ranks first take rank 0's.
+RoundTripScore score_loaded_weights(LanguageModel& model, Backend& backend, const EvalData& data,
+                                    const EvalOptions& options) {
+  if (options.comm != nullptr && options.comm->world_size() > 1) {
+    options.comm->broadcast(model.params(), 0);
+    options.comm->wait();
+  }
   RoundTripScore score;
   const auto t0 = std::chrono::steady_clock::now();
   score.result = evaluate(model, data.val_tokens, data.luts, options);
   backend.synchronize();
   score.eval_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   return score;
+}
+
+}  // namespace
+
+RoundTripScore score_artifact(const Artifact& artifact, const fs::path& path, LanguageModel& model, Backend& backend,
+                              const EvalData& data, const EvalOptions& options) {
+  model.set_forward_weights(Tensor{});
+  load_artifact_weights(artifact, path, model, backend);
+  return score_loaded_weights(model, backend, data, options);
+}
+
+RoundTripScore score_artifact_of_rank0(LanguageModel& model, Backend& backend, const EvalData& data,
+                                       const EvalOptions& options) {
+  model.set_forward_weights(Tensor{});
+  return score_loaded_weights(model, backend, data, options);
 }
 
 std::string roundtrip_line(const std::string& metric_prefix, const RoundTripScore& score, const EvalData& data) {

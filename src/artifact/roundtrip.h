@@ -25,9 +25,14 @@ struct RoundTripScore {
   double eval_ms = 0.0;
 };
 
-// Points the model at its own parameters, loads the artifact's weights and scores them.
+// Points the model at its own parameters, loads the artifact's weights and scores them. With
+// options.comm spanning several ranks, this is rank 0's part: it hands the loaded weights to the
+// other ranks, which call score_artifact_of_rank0, and all score their share of the split.
 RoundTripScore score_artifact(const Artifact& artifact, const std::filesystem::path& path, LanguageModel& model,
                               Backend& backend, const EvalData& data, const EvalOptions& options);
+// The other ranks' part: takes the weights rank 0 loaded from its artifact and scores them with it.
+RoundTripScore score_artifact_of_rank0(LanguageModel& model, Backend& backend, const EvalData& data,
+                                       const EvalOptions& options);
 
 // "final_int8_zlib_roundtrip val_loss:%.4f val_bpb:%.4f eval_time:%.0fms" (prefix from ArtifactSettings),
 // plus partial_note(data) when val_max_tokens cut the split.

@@ -81,7 +81,7 @@ void add_train_command(CLI::App& app, Runner& run) {
       TrainRequest request{config, options->preset, resume ? options->resume_dir : options->out_dir, options->overwrite,
                            std::move(resume)};
       const TrainSummary summary = train(request);
-      std::printf("run folder: %s\n", summary.out_dir.string().c_str());
+      if (summary.rank == 0) std::printf("run folder: %s\n", summary.out_dir.string().c_str());
       return summary.stopped_by_signal ? kExitStopped : kExitOk;
     };
   });

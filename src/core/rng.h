@@ -39,6 +39,10 @@ class Rng {
   double uniform(double lo, double hi) { return lo + (hi - lo) * uniform(); }
   // Uniform integer in [0, n).
   uint64_t below(uint64_t n) { return next_u64() % n; }
+  // Skips n draws of next_u64() (below() and uniform() take one each).
+  void discard(uint64_t n) {
+    while (n-- > 0) next_u64();
+  }
 
   double normal() {
     if (has_spare_) {

@@ -50,6 +50,7 @@ class DartModel final : public LanguageModel {
   void token_losses(std::vector<float>& out) override;
   void observe_blocks(std::vector<BlockObservation>& out, std::string_view type = {}) override;
   Rng* training_rng() override { return &loop_rng_; }  // loop dropout's draws
+  uint64_t random_draws_per_forward() const override { return training() && shape_.loop_dropout ? 1 : 0; }
 
   int64_t loops_run() const { return loops_; }
   // Per-target losses after loop l of the last forward (computed on demand).

@@ -41,6 +41,10 @@ class LanguageModel {
   bool training() const { return training_; }
   // The generator of that randomness (null when the model has none): a resumed run restores it.
   virtual Rng* training_rng() { return nullptr; }
+  // How many values one training forward draws from training_rng(). Data-parallel rank r skips the
+  // draws of the micro-batches before its own in the global batch (and after, those of the ranks
+  // after it), so every micro-batch gets the draw it gets when one process trains them all.
+  virtual uint64_t random_draws_per_forward() const { return 0; }
 
   // Forward pass over the batch; returns the mean cross-entropy of the scored targets (nats).
   virtual double forward(const ModelBatch& batch) = 0;

@@ -56,7 +56,8 @@ json default_settings() {
       {"checkpoint_every", 0},     // a resumable checkpoint every N steps (0: none by step count)
       {"checkpoint_every_seconds", 900.0},  // ... and every N seconds of training (0: none by time)
       {"keep_checkpoints", 2},     // resumable checkpoints kept in the run folder, newest first (0: all)
-      {"threads", 0},              // CPU threads (0: all cores)
+      {"threads", 0},              // CPU threads (0: all cores, shared among the ranks on one machine)
+      {"dist_timeout_seconds", 600.0},  // data-parallel: how long a rank waits for a peer (to join, or in a collective)
       {"val_max_tokens", 0},       // validation during training scores only the first N targets (0: the full split)
       {"on_nan", "stop"},          // a non-finite loss or gradient: stop (before applying it) or skip the step
       {"nan_skip_limit", 10},      // on_nan=skip stops after this many skipped steps in a row

@@ -50,8 +50,10 @@ EvalResult evaluate(LanguageModel& model, const std::vector<uint16_t>& val_token
            "validation split has " << val_tokens.size() << " tokens, fewer than one sequence of " << T);
   const std::vector<Window> windows = plan_windows(static_cast<int64_t>(val_tokens.size()), T, options.stride);
   const int64_t total = static_cast<int64_t>(windows.size());
-  const int64_t begin = total * options.rank / options.world_size;
-  const int64_t end = total * (options.rank + 1) / options.world_size;
+  const int64_t rank = options.comm != nullptr ? options.comm->rank() : 0;
+  const int64_t ranks = options.comm != nullptr ? options.comm->world_size() : 1;
+  const int64_t begin = total * rank / ranks;
+  const int64_t end = total * (rank + 1) / ranks;
 
   const bool was_training = model.training();
   model.set_training(false);
@@ -86,6 +88,15 @@ EvalResult evaluate(LanguageModel& model, const std::vector<uint16_t>& val_token
     }
   }
   model.set_training(was_training);
+  if (ranks > 1) {
+    // Counts below 2^53 are exact in a double, so tokens and bytes add up exactly; only the loss
+    // sum's rounding depends on how the windows were split.
+    double totals[3] = {result.loss_sum, static_cast<double>(result.tokens), static_cast<double>(result.bytes)};
+    options.comm->all_reduce_host(totals, 3, dist::ReduceOp::Sum);
+    result.loss_sum = totals[0];
+    result.tokens = static_cast<int64_t>(totals[1]);
+    result.bytes = static_cast<int64_t>(totals[2]);
+  }
   data::BpbAccumulator acc;
   acc.add(result.loss_sum, result.tokens, result.bytes);
   result.val_loss = acc.val_loss();

@@ -11,20 +11,23 @@
 
 #include "core/config.h"
 #include "data/byte_luts.h"
+#include "dist/communicator.h"
 #include "model/language_model.h"
 
 namespace dg {
 
 struct EvalOptions {
   int64_t stride = 0;           // 0: non-overlapping sequences (the challenge's way)
-  int rank = 0, world_size = 1;  // this rank scores its share of the sequences
-  std::ostream* per_token_out = nullptr;  // "position\ttoken_id\tloss_nats\tbytes" per target
+  // Data-parallel: this rank scores its contiguous share of the windows and the ranks' sums are
+  // added up, so every rank returns the whole split's score. Null: this process scores them all.
+  dist::Communicator* comm = nullptr;
+  std::ostream* per_token_out = nullptr;  // "position\ttoken_id\tloss_nats\tbytes" per target (this rank's)
 };
 
 struct EvalResult {
   double val_loss = 0.0, val_bpb = 0.0;
   int64_t tokens = 0, bytes = 0;
-  double loss_sum = 0.0;  // for merging across ranks
+  double loss_sum = 0.0;  // over all ranks' targets
 };
 
 // val_tokens: whole sequences + 1 (load_validation_tokens). Batches use up to model.max_rows() rows.

@@ -52,6 +52,7 @@ const std::vector<Range>& run_ranges() {
       {"checkpoint_every_seconds", 0, kNoLimit, false, true, " (0: none by time)"},
       {"keep_checkpoints", 0, kNoLimit, false, false, " (0: keep them all)"},
       {"threads", 0, 4096, false, false, " (0: all cores)"},
+      {"dist_timeout_seconds", 0, kNoLimit, true, true},
       {"val_max_tokens", 0, kNoLimit, false, false, " (0: the full validation split)"},
       {"nan_skip_limit", 1, kNoLimit},
       {"gptq_calibration_tokens", 1, kNoLimit},

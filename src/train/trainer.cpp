@@ -13,6 +13,8 @@
 #include "core/log.h"
 #include "core/text.h"
 #include "data/token_loader.h"
+#include "dist/make_communicator.h"
+#include "dist/rendezvous.h"
 #include "model/block_statistics.h"
 #include "model/model_factory.h"
 #include "train/disk_budget.h"
@@ -21,10 +23,12 @@
 #include "train/numeric_faults.h"
 #include "train/optimizer.h"
 #include "train/qat.h"
+#include "train/replica_check.h"
 #include "train/run_context.h"
 #include "train/run_folder.h"
 #include "train/schedule.h"
 #include "train/settings_checks.h"
+#include "train/step_agreement.h"
 #include "train/stop_signals.h"
 
 namespace dg {
@@ -77,12 +81,10 @@ RunShape check_run_shape(const Config& config) {
   RunShape r;
   r.world = WorldInfo::from_environment();
   const WorldInfo& world = r.world;
-  DG_CHECK(world.world_size == 1, "WORLD_SIZE=" << world.world_size
-                                                << ": multi-process training is not available yet in this build");
   r.accum = config.get_int("grad_accum_steps") > 0 ? config.get_int("grad_accum_steps") : 8 / world.world_size;
   DG_CHECK(config.get_int("grad_accum_steps") > 0 || 8 % world.world_size == 0,
            "WORLD_SIZE=" << world.world_size << " must divide 8 so grad_accum_steps stays integral (or set grad_accum_steps)");
-  r.threads = apply_thread_setting(config);
+  r.threads = apply_thread_setting(config, world.local_world_size);
   r.seq_len = config.get_int("train_seq_len");
   r.batch_tokens = config.get_int("train_batch_tokens");
   r.iterations = config.get_int("iterations");
@@ -101,9 +103,10 @@ RunShape check_run_shape(const Config& config) {
 // dartgolf's checkpoints, signals and numerical-fault handling around it.
 class TrainingRun {
  public:
+  // `rendezvous`: the job's other ranks (null for a single process).
   TrainingRun(const TrainRequest& request, const Config& config, const RunShape& shape, TrainSummary& summary,
-              Logger& log)
-      : request_(request), config_(config), shape_(shape), summary_(summary), log_(log),
+              Logger& log, dist::Rendezvous* rendezvous)
+      : request_(request), config_(config), shape_(shape), summary_(summary), log_(log), rendezvous_(rendezvous),
         metrics_(shape.world.rank == 0 ? MetricsWriter(summary.out_dir / "metrics.jsonl") : MetricsWriter()),
         schedule_(schedule_settings(config)),
         max_wallclock_ms_(schedule_.max_wallclock_seconds > 0 ? 1000.0 * schedule_.max_wallclock_seconds : 0.0) {}
@@ -123,6 +126,9 @@ class TrainingRun {
   void write_train_checkpoint(const char* reason);
   TrainState current_state() const;
   void finish();
+  // Every rank arrives here before any leaves, so none exits (and makes a launcher stop the others)
+  // while rank 0 still writes files.
+  void leave_together() { comm_->barrier(); }
   double training_ms() const { return progress_.training_time_ms + (timer_running_ ? ms_since(t0_) : 0.0); }
   void pause_timer() {
     progress_.training_time_ms += ms_since(t0_);
@@ -138,6 +144,7 @@ class TrainingRun {
   const RunShape& shape_;
   TrainSummary& summary_;
   Logger& log_;
+  dist::Rendezvous* rendezvous_;
   MetricsWriter metrics_;
   const ScheduleSettings schedule_;
   const double max_wallclock_ms_;
@@ -145,6 +152,8 @@ class TrainingRun {
   EvalData eval_data_;
   std::unique_ptr<data::DistributedTokenLoader> loader_;
   std::unique_ptr<Backend> backend_;
+  std::unique_ptr<dist::Communicator> comm_;  // gradients, Muon's shards, validation sums
+  std::unique_ptr<StepAgreement> agreement_;
   std::unique_ptr<LanguageModel> model_;
   std::unique_ptr<Optimizer> optimizer_;
   std::unique_ptr<QuantAwareTraining> qat_;
@@ -153,6 +162,9 @@ class TrainingRun {
   std::vector<BlockObservation> block_observations_;  // τ logging: the last micro-batch's block values
 
   TrainProgress progress_;
+  // Training time as all ranks agreed at the last step boundary (rank 0's clock): what the schedule,
+  // QAT and the wall-clock cap read, so every rank takes the same learning rate and stops together.
+  double agreed_ms_ = 0.0;
   Clock::time_point t0_;
   bool timer_running_ = false;
   Clock::time_point last_checkpoint_time_ = Clock::now();
@@ -172,6 +184,8 @@ void TrainingRun::set_up() {
            (eval_data_.partial() ? " of " + std::to_string(eval_data_.split_targets) + " (val_max_tokens)" : ""));
 
   backend_ = make_cpu_backend();
+  comm_ = dist::make_communicator(rendezvous_, *backend_);
+  agreement_ = std::make_unique<StepAgreement>(*comm_);
   model_ = make_model(config_, *backend_, shape_.micro_rows, shape_.seq_len);
   {
     std::vector<float> init(static_cast<size_t>(model_->layout().buffer_elements()));
@@ -179,10 +193,10 @@ void TrainingRun::set_up() {
     backend_->copy_from_host(model_->params(), init.data());
   }
   const OptimizerSettings opt_settings = OptimizerSettings::from_config(config_);
-  optimizer_ = std::make_unique<Optimizer>(model_->layout(), *backend_, model_->params(), model_->grads(), opt_settings);
+  optimizer_ = std::make_unique<Optimizer>(model_->layout(), *backend_, model_->params(), model_->grads(), opt_settings,
+                                           comm_.get());
   qat_ = std::make_unique<QuantAwareTraining>(config_, *backend_, *model_);
-  eval_options_.rank = shape_.world.rank;
-  eval_options_.world_size = shape_.world.world_size;
+  eval_options_.comm = comm_.get();
   log_header(opt_settings);
   if (shape_.world.rank == 0) check_disk_budget(summary_.out_dir, model_->layout(), config_, log_);
 }
@@ -190,6 +204,9 @@ void TrainingRun::set_up() {
 void TrainingRun::log_header(const OptimizerSettings& opt) {
   log_.log("model_params:" + std::to_string(model_->layout().parameter_count()));
   log_.log("world_size:" + std::to_string(shape_.world.world_size) + " grad_accum_steps:" + std::to_string(shape_.accum));
+  if (shape_.world.distributed())
+    log_.log(std::string("distributed: communicator:") + comm_->name() + " rendezvous:" + rendezvous_->where() +
+             " muon: each rank orthogonalises every " + std::to_string(shape_.world.world_size) + "th matrix");
   log_.log(std::string("backend:") + backend_->name() + " threads:" + std::to_string(shape_.threads) +
            " preset:" + request_.preset + " model:" + config_.get_string("model"));
   log_.log(std::string("attention_mode:") +
@@ -249,18 +266,28 @@ void TrainingRun::validate(bool last) {
 
 bool TrainingRun::train_step(double& train_loss, double& lr_mul) {
   const int64_t step = progress_.step;
-  const double elapsed_ms = training_ms();
+  const double elapsed_ms = agreed_ms_;
   lr_mul = lr_multiplier(schedule_, step, elapsed_ms);
   if (qat_->enabled()) qat_->prepare_step(*model_, step, shape_.iterations, elapsed_ms, max_wallclock_ms_, log_);
   backend_->fill(model_->grads(), 0.0f);
   model_->set_training(true);
   train_loss = 0.0;
+  // This rank's micro-batch m is micro-batch m·WORLD_SIZE + rank of the global batch (the loader's
+  // layout): its random draws skip those of the micro-batches of the other ranks.
+  Rng* rng = model_->training_rng();
+  const uint64_t draws = rng != nullptr ? model_->random_draws_per_forward() : 0;
+  const auto rank = static_cast<uint64_t>(shape_.world.rank), ranks = static_cast<uint64_t>(shape_.world.world_size);
   for (int64_t micro = 0; micro < shape_.accum; ++micro) {
     loader_->next_batch(shape_.batch_tokens, shape_.seq_len, shape_.accum, batch_);
+    if (draws > 0) rng->discard(rank * draws);
     train_loss += model_->forward(ModelBatch{batch_.inputs.data(), batch_.targets.data(), shape_.micro_rows, shape_.seq_len});
+    if (draws > 0) rng->discard((ranks - 1 - rank) * draws);
     model_->backward(1.0f / static_cast<float>(shape_.accum));
   }
-  train_loss /= static_cast<double>(shape_.accum);
+  // The global batch's gradient: the mean of the ranks' (each already the mean over its micro-batches).
+  comm_->all_reduce(model_->grads(), dist::ReduceOp::Avg);
+  comm_->wait();
+  train_loss = agreement_->mean_loss(train_loss / static_cast<double>(shape_.accum));
   // A non-finite loss or gradient is caught before the update can spread it into the weights.
   const double grad_sq = backend_->sum_squares(model_->grads());
   if (std::isfinite(train_loss) && std::isfinite(grad_sq)) {
@@ -363,6 +390,8 @@ void TrainingRun::run() {
     metrics_.write({{"event", "run_start"}, {"run_id", config_.get_string("run_id")}, {"preset", request_.preset},
                     {"config", config_.values()}});
   }
+  agreed_ms_ = progress_.training_time_ms;
+  if (rendezvous_ != nullptr) check_replicas_identical(*rendezvous_, config_, *model_, *backend_, *optimizer_, current_state());
   StopSignals signals;
   const int64_t val_every = config_.get_int("val_loss_every");
   resume_timer();
@@ -380,10 +409,13 @@ void TrainingRun::run() {
     double train_loss = 0.0, lr_mul = 1.0;
     const bool applied = train_step(train_loss, lr_mul);
     ++progress_.step;
+    // Every rank stops at the same step: for a signal any of them received, or at the cap by rank 0's clock.
+    const StepAgreement::Boundary boundary = agreement_->at_boundary(signals.requested(), training_ms());
+    agreed_ms_ = boundary.training_ms;
     if (applied) log_step(train_loss, lr_mul);
-    if (progress_.stop_after_step < 0 && max_wallclock_ms_ > 0 && training_ms() >= max_wallclock_ms_)
+    if (progress_.stop_after_step < 0 && max_wallclock_ms_ > 0 && agreed_ms_ >= max_wallclock_ms_)
       progress_.stop_after_step = progress_.step;
-    if (const int signal = signals.requested()) {
+    if (const int signal = boundary.stop_signal) {
       write_train_checkpoint(StopSignals::name(signal));
       pause_timer();
       summary_.steps = progress_.step;
@@ -394,6 +426,7 @@ void TrainingRun::run() {
                ": resumable checkpoint " + last_checkpoint_.string() + "; continue with: dartgolf train --resume " +
                summary_.out_dir.string());
       metrics_.write({{"event", "stopped"}, {"step", progress_.step}, {"signal", StopSignals::name(signal)}});
+      leave_together();
       return;
     }
     if (checkpoint_due()) write_train_checkpoint("periodic");
@@ -406,7 +439,12 @@ void TrainingRun::finish() {
   summary_.steps = step;
   summary_.train_time_ms = progress_.training_time_ms;
   summary_.checkpoint = summary_.out_dir / "final_model.safetensors";
-  if (shape_.world.rank != 0) return;
+  if (shape_.world.rank != 0) {
+    // Rank 0 writes the model and the artifact; the others help score the artifact's round trip.
+    artifact::score_artifact_of_rank0(*model_, *backend_, eval_data_, eval_options_);
+    leave_together();
+    return;
+  }
   const std::string hardware = artifact::describe_hardware(backend_->name(), shape_.threads);
   save_model_checkpoint(summary_.checkpoint, *model_, *backend_, config_, step,
                         {{"val_loss", fixed(summary_.val_loss, 8)}, {"val_bpb", fixed(summary_.val_bpb, 8)},
@@ -420,12 +458,12 @@ void TrainingRun::finish() {
                                      {"preset", request_.preset}, {"hardware", hardware}};
   artifact::finish_with_artifact(*model_, *backend_, config_, artifact_meta, summary_.out_dir, summary_.checkpoint,
                                  eval_data_, eval_options_, summary_.val_loss, summary_.val_bpb, log_, metrics_);
+  leave_together();
 }
 }  // namespace
 
 TrainSummary train(const TrainRequest& request) {
   Config config = request.config;
-  if (config.get_string("run_id").empty()) config.set_value("run_id", fresh_run_id(), "generated");
   // Every setting (model shape and blocks, loop, optimizer, artifact, QAT) is checked before
   // anything touches data or the disk, so a typo fails in a second instead of after a whole run.
   model_layout(config);
@@ -434,15 +472,28 @@ TrainSummary train(const TrainRequest& request) {
   QatSettings::from_config(config);
   const RunShape shape = check_run_shape(config);
 
+  // The job's ranks meet before anything is written; rank 0's generated run id becomes everyone's.
+  std::unique_ptr<dist::Rendezvous> rendezvous;
+  if (shape.world.distributed()) {
+    const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(1000.0 * config.get_double("dist_timeout_seconds")));
+    rendezvous = std::make_unique<dist::Rendezvous>(shape.world, timeout);
+  }
+  if (config.get_string("run_id").empty()) {
+    const std::string id = fresh_run_id();
+    config.set_value("run_id", rendezvous ? rendezvous->share_from_rank0("run_id", id) : id, "generated");
+  }
+
   TrainSummary summary;
+  summary.rank = shape.world.rank;
   summary.out_dir = request.out_dir.empty() ? fs::path("runs") / config.get_string("run_id") : request.out_dir;
-  if (!request.resume) prepare_fresh_run_folder(summary.out_dir, request.overwrite);
+  // Rank 0 alone writes the run folder: the log, metrics, checkpoints and artifacts.
+  if (!request.resume && shape.world.rank == 0) prepare_fresh_run_folder(summary.out_dir, request.overwrite);
   summary.log_file = summary.out_dir / "train_log.txt";
   Logger log(summary.log_file, shape.world.rank == 0);
   try {
     log.log(summary.log_file.string());
     log.log(config.values().dump(2), /*console=*/false);
-    TrainingRun(request, config, shape, summary, log).run();
+    TrainingRun(request, config, shape, summary, log, rendezvous.get()).run();
   } catch (const std::exception& e) {
     // The log file is where a user looks after a long run: why it ended belongs there too.
     log.log("error: " + printable(e.what()), /*console=*/false);

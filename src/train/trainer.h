@@ -26,6 +26,7 @@ struct TrainSummary {
   double val_loss = 0.0, val_bpb = 0.0;
   double train_time_ms = 0.0;
   int stopped_by_signal = 0;  // SIGINT/SIGTERM stopped it with a resumable checkpoint (in `checkpoint`)
+  int rank = 0;               // this process's rank; only rank 0 wrote the run folder
   std::filesystem::path out_dir, checkpoint, log_file;
 };
 
