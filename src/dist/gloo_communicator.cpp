@@ -79,12 +79,14 @@ struct GlooCommunicator::State {
     try {
       collective(next_tag++);
     } catch (const std::exception& e) {
+      const std::string what = gloo_message(e);
       std::ostringstream seconds;
       seconds << std::chrono::duration<double>(timeout).count();
-      DG_THROW("rank " << rank << ": " << op << " of " << elements << " elements over Gloo failed (" << gloo_message(e)
-                       << "): another rank exited or was killed (see its output), or did not reach this point within "
-                          "dist_timeout_seconds="
-                       << seconds.str());
+      const bool timed_out = what.find("Timed out") != std::string::npos || what.find("timed out") != std::string::npos;
+      DG_THROW("rank " << rank << ": " << op << " of " << elements << " elements over Gloo failed (" << what << "): "
+                       << (timed_out ? "another rank did not reach this point within dist_timeout_seconds=" + seconds.str() +
+                                           " (stuck, or far slower)"
+                                     : std::string("another rank exited or was killed (see its output)")));
     }
   }
 };

@@ -43,10 +43,12 @@ Rendezvous::Rendezvous(const WorldInfo& world, std::chrono::milliseconds timeout
     try {
       client_ = std::make_unique<TcpStoreClient>(world.master_addr, port, timeout);
     } catch (const Error& e) {
+      const std::string what = e.what();
+      if (what.rfind("could not connect", 0) != 0) DG_THROW("rank " << world.rank << " of " << world.world_size << ": " << what);
       DG_THROW("rank " << world.rank << " of " << world.world_size << ": rank 0 did not open the rendezvous at "
                        << where_ << " within dist_timeout_seconds=" << seconds_text(timeout)
-                       << ": it failed to start, failed early, or runs with another MASTER_ADDR/MASTER_PORT ("
-                       << e.what() << ")");
+                       << ": it failed to start, failed early, or runs with another MASTER_ADDR/MASTER_PORT (" << what
+                       << ")");
     }
   }
   client_->set(key("joined/" + std::to_string(world.rank)), host_name() + " pid " + std::to_string(::getpid()));

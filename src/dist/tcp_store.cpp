@@ -16,6 +16,7 @@ constexpr uint32_t kMaxKeyBytes = 4096;
 constexpr uint32_t kMaxValueBytes = 256u << 20;
 // The server waits for its clients' next request as long as the job lives.
 const Deadline kNever = Deadline::max();
+const char kHello[] = "dartgolf-store/1";
 
 void send_bytes(const Socket& s, const std::string& bytes, const std::string& what) {
   const uint32_t n = htonl(static_cast<uint32_t>(bytes.size()));
@@ -81,7 +82,10 @@ void TcpStoreServer::serve(int index) {
       char op = 0;
       if (!recv_all(*connection, &op, 1, kNever, what)) return;  // the client is done
       const std::string key = recv_bytes(*connection, kMaxKeyBytes, kNever, what);
-      if (op == 'S') {
+      if (op == 'H') {
+        if (key != kHello) return;  // another version or program: no answer it would misread
+        send_all(*connection, "K", 1, what);
+      } else if (op == 'S') {
         std::string value = recv_bytes(*connection, kMaxValueBytes, kNever, what);
         {
           std::lock_guard<std::mutex> lock(mutex_);
@@ -107,32 +111,42 @@ void TcpStoreServer::serve(int index) {
   }
 }
 
-TcpStoreClient::TcpStoreClient(const std::string& host, int port, std::chrono::milliseconds connect_timeout)
-    : where_("rank 0's rendezvous store (" + host + ":" + std::to_string(port) + ")"),
-      socket_(connect_to(host, port, std::chrono::steady_clock::now() + connect_timeout, "rank 0's rendezvous store")) {}
+TcpStoreClient::TcpStoreClient(const std::string& host, int port, std::chrono::milliseconds timeout)
+    : where_("rank 0's rendezvous store (" + host + ":" + std::to_string(port) + ")"), timeout_(timeout),
+      socket_(connect_to(host, port, std::chrono::steady_clock::now() + timeout, "rank 0's rendezvous store")) {
+  try {
+    const char reply = request('H', kHello, nullptr);
+    DG_CHECK(reply == 'K', "unexpected reply");
+  } catch (const Error& e) {
+    DG_THROW("something listens at " << host << ":" << port
+                                     << " but does not answer as dartgolf's rendezvous store (" << e.what()
+                                     << "): another program holds the port, e.g. torchrun's own store; "
+                                        "docs/distributed.md explains which port dartgolf takes");
+  }
+}
+
+char TcpStoreClient::request(char op, const std::string& key, const std::string* value) {
+  send_all(socket_, &op, 1, where_);
+  send_bytes(socket_, key, where_);
+  if (value != nullptr) send_bytes(socket_, *value, where_);
+  char reply = 0;
+  DG_CHECK(recv_all(socket_, &reply, 1, std::chrono::steady_clock::now() + timeout_, where_),
+           "lost the connection to " << where_ << ": rank 0 exited or was killed (see its output)");
+  return reply;
+}
 
 void TcpStoreClient::set(const std::string& key, const std::string& value) {
   DG_CHECK(key.size() <= kMaxKeyBytes && value.size() <= kMaxValueBytes, "rendezvous store: key or value too long");
   std::lock_guard<std::mutex> lock(mutex_);
-  send_all(socket_, "S", 1, where_);
-  send_bytes(socket_, key, where_);
-  send_bytes(socket_, value, where_);
-  char reply = 0;
-  const bool got = recv_all(socket_, &reply, 1, std::chrono::steady_clock::now() + std::chrono::minutes(5), where_);
-  DG_CHECK(got && reply == 'K', "lost the connection to " << where_ << ": rank 0 exited or was killed (see its output)");
+  DG_CHECK(request('S', key, &value) == 'K', "rendezvous store: " << where_ << " answered a set with garbage");
 }
 
 bool TcpStoreClient::request_get(const std::string& key, std::string* value) {
   std::lock_guard<std::mutex> lock(mutex_);
-  send_all(socket_, "G", 1, where_);
-  send_bytes(socket_, key, where_);
-  char reply = 0;
-  const Deadline deadline = std::chrono::steady_clock::now() + std::chrono::minutes(5);
-  const bool got = recv_all(socket_, &reply, 1, deadline, where_);
-  DG_CHECK(got && (reply == 'V' || reply == 'N'),
-           "lost the connection to " << where_ << ": rank 0 exited or was killed (see its output)");
+  const char reply = request('G', key, nullptr);
+  DG_CHECK(reply == 'V' || reply == 'N', "rendezvous store: " << where_ << " answered a get with garbage");
   if (reply == 'N') return false;
-  *value = recv_bytes(socket_, kMaxValueBytes, deadline, where_);
+  *value = recv_bytes(socket_, kMaxValueBytes, std::chrono::steady_clock::now() + timeout_, where_);
   return true;
 }
 

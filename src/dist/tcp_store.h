@@ -4,6 +4,7 @@
 // this one (docs/distributed.md). Gloo reaches it through GlooStore (dist/gloo_communicator.cpp).
 //
 // Protocol, one request and one reply at a time on a connection, lengths as big-endian uint32:
+//   'H' "dartgolf-store/1" -> 'K'             hello: a client first checks it reached this store
 //   'S' key value  -> 'K'                      set
 //   'G' key        -> 'V' value  |  'N'        get (N: not set yet; the client asks again)
 // A malformed request ends that connection only; the server keeps serving the others.
@@ -44,8 +45,9 @@ class TcpStoreServer {
 
 class TcpStoreClient final : public KeyValueStore {
  public:
-  // Connects to host:port, retrying until connect_timeout has passed (rank 0 may start later).
-  TcpStoreClient(const std::string& host, int port, std::chrono::milliseconds connect_timeout);
+  // Connects to host:port, retrying until `timeout` has passed (rank 0 may start later), and checks
+  // that what answers is this store (not, say, torchrun's). Each later request fails after `timeout`.
+  TcpStoreClient(const std::string& host, int port, std::chrono::milliseconds timeout);
   void set(const std::string& key, const std::string& value) override;
   std::string get(const std::string& key, std::chrono::milliseconds timeout, const std::string& what) override;
   bool contains(const std::string& key) override;
@@ -53,7 +55,10 @@ class TcpStoreClient final : public KeyValueStore {
  private:
   // One request/reply; false when the key is not set. Throws when rank 0's store is gone.
   bool request_get(const std::string& key, std::string* value);
+  // Sends op + key (+ value), returns the one-byte reply; throws when none comes within timeout_.
+  char request(char op, const std::string& key, const std::string* value);
   std::string where_;  // "rank 0's rendezvous store (host:port)"
+  std::chrono::milliseconds timeout_;
   std::mutex mutex_;    // Gloo may call from its own threads
   Socket socket_;
 };

@@ -206,7 +206,7 @@ void TrainingRun::log_header(const OptimizerSettings& opt) {
   log_.log("world_size:" + std::to_string(shape_.world.world_size) + " grad_accum_steps:" + std::to_string(shape_.accum));
   if (shape_.world.distributed())
     log_.log(std::string("distributed: communicator:") + comm_->name() + " rendezvous:" + rendezvous_->where() +
-             " muon: each rank orthogonalises every " + std::to_string(shape_.world.world_size) + "th matrix");
+             " muon: matrix i orthogonalised by rank i % " + std::to_string(shape_.world.world_size));
   log_.log(std::string("backend:") + backend_->name() + " threads:" + std::to_string(shape_.threads) +
            " preset:" + request_.preset + " model:" + config_.get_string("model"));
   log_.log(std::string("attention_mode:") +
