@@ -1,6 +1,7 @@
 // Ctrl-C and SIGTERM during training: the first asks the run to stop at the next step boundary
-// (where it writes a resumable checkpoint and exits with kExitStopped); a second one ends the process
-// at once, as the default action would. Installed for the lifetime of one training run.
+// (where it writes a resumable checkpoint and exits with kExitStopped); a second one, 2 s or more
+// after the first, ends the process at once, as the default action would (one sooner is the same
+// request doubled by a launcher). Installed for the lifetime of one training run.
 #pragma once
 
 namespace dg {
