@@ -71,7 +71,8 @@ add_dependencies(dartgolf_cuda_emu dg_emu_kernel_sources)
 target_include_directories(dartgolf_cuda_emu PUBLIC
   ${CMAKE_BINARY_DIR}/emu_src/kernels ${CMAKE_SOURCE_DIR}/kernels ${CMAKE_SOURCE_DIR}/src ${CBLAS_INCLUDE_DIR})
 target_include_directories(dartgolf_cuda_emu SYSTEM PUBLIC ${DG_CUDA_INCLUDE_DIR} ${DG_BOOST_CONTEXT_INCLUDE_DIR})
-target_compile_definitions(dartgolf_cuda_emu PUBLIC DARTGOLF_CUDA_EMULATED=1 DARTGOLF_WITH_CUDA=1)
+# The NCCL twin (emu/nccl_twin.cpp) is always there, so the emulated build has the NCCL communicator.
+target_compile_definitions(dartgolf_cuda_emu PUBLIC DARTGOLF_CUDA_EMULATED=1 DARTGOLF_WITH_CUDA=1 DARTGOLF_WITH_NCCL=1)
 target_compile_options(dartgolf_cuda_emu PRIVATE ${DG_WARNINGS})
 target_compile_options(dartgolf_cuda_emu PUBLIC ${DG_ARCH_FLAGS})
-target_link_libraries(dartgolf_cuda_emu PUBLIC ${DG_BOOST_CONTEXT_LIBRARY} ${OPENBLAS_LIBRARY})
+target_link_libraries(dartgolf_cuda_emu PUBLIC dartgolf_lib ${DG_BOOST_CONTEXT_LIBRARY} ${OPENBLAS_LIBRARY})

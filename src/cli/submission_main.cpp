@@ -2,9 +2,15 @@
 // with the artifact and its scored round trip) and evaluates an artifact, and nothing else. Its
 // link map decides which sources are counted (src/artifact/code_closure.h).
 #include "cli/cli_main.h"
+#ifdef DARTGOLF_WITH_NCCL
+#include "nccl_communicator.h"
+#endif
 
 int main(int argc, char** argv) {
   using namespace dg::cli;
+#ifdef DARTGOLF_WITH_NCCL
+  dg::cuda::register_nccl_communicator();  // data-parallel training on GPUs (dist/make_communicator.h)
+#endif
   return cli_main(argc, argv, "dartgolf_submission",
                   "dartgolf_submission: train and evaluate a Parameter Golf model (dartgolf's submitted code)",
                   {add_train_command, add_eval_command});
