@@ -257,6 +257,35 @@ TEST(DistributedTokenLoader, GradAccumDividesTheGlobalBatchAcrossMicroSteps) {
   EXPECT_EQ(batch.targets, range(1, 16));
 }
 
+TEST(DistributedTokenLoader, RanksTimesAccumulationSeeWhatOneProcessSeesAlone) {
+  // The reason 2 ranks reproduce 1 rank's training: with the same global batch, rank r's micro-step m
+  // is micro-step m·WORLD_SIZE + r of one process accumulating WORLD_SIZE times as many, token for
+  // token, across shard boundaries and the wrap-around.
+  TempDir dir;
+  const auto pattern = write_counting_shards(dir, "train", {97, 61, 45}, 1024);
+  constexpr int64_t kGlobal = 64, kSeq = 4, kSteps = 7;
+  for (const int world : {2, 4}) {
+    for (const int accum : {1, 2}) {
+      SCOPED_TRACE("WORLD_SIZE " + std::to_string(world) + " x grad_accum_steps " + std::to_string(accum));
+      DistributedTokenLoader alone(pattern, 0, 1, 1024);
+      std::vector<DistributedTokenLoader> ranks;
+      for (int r = 0; r < world; ++r) ranks.emplace_back(pattern, r, world, 1024);
+      TokenBatch expected, got;
+      for (int64_t step = 0; step < kSteps; ++step) {
+        std::vector<TokenBatch> single(static_cast<size_t>(world * accum));
+        for (TokenBatch& b : single) alone.next_batch(kGlobal, kSeq, world * accum, b);
+        for (int m = 0; m < accum; ++m)
+          for (int r = 0; r < world; ++r) {
+            ranks[static_cast<size_t>(r)].next_batch(kGlobal, kSeq, accum, got);
+            const TokenBatch& want = single[static_cast<size_t>(m * world + r)];
+            EXPECT_EQ(got.inputs, want.inputs) << "step " << step << " micro " << m << " rank " << r;
+            EXPECT_EQ(got.targets, want.targets) << "step " << step << " micro " << m << " rank " << r;
+          }
+      }
+    }
+  }
+}
+
 TEST(DistributedTokenLoader, ReusesTheBatchVectors) {
   TempDir dir;
   const auto pattern = write_counting_shards(dir, "train", {100}, 1024);
