@@ -38,27 +38,27 @@ void Communicator::all_reduce(const Tensor& buffer, ReduceOp op) {
   if (buffer.numel() > 0) do_all_reduce(buffer, op);
 }
 
+void Communicator::check_blocks(const char* op, const Tensor& output, const Tensor& input, bool output_has_blocks) const {
+  check_buffer(op, "the output", output);
+  check_buffer(op, "the input", input);
+  DG_CHECK(output.dtype == input.dtype,
+           op << ": the output is " << dtype_name(output.dtype) << ", the input " << dtype_name(input.dtype));
+  const Tensor& whole = output_has_blocks ? output : input;
+  const Tensor& block = output_has_blocks ? input : output;
+  DG_CHECK(whole.numel() == block.numel() * world_size_,
+           op << ": the " << (output_has_blocks ? "output" : "input") << " has " << whole.numel()
+              << " elements, expected WORLD_SIZE (" << world_size_ << ") x the " << (output_has_blocks ? "input" : "output")
+              << "'s " << block.numel());
+  DG_CHECK(!overlap(output, input), op << ": the output overlaps the input");
+}
+
 void Communicator::reduce_scatter(const Tensor& output, const Tensor& input, ReduceOp op) {
-  check_buffer("reduce_scatter", "the output", output);
-  check_buffer("reduce_scatter", "the input", input);
-  DG_CHECK(output.dtype == input.dtype, "reduce_scatter: output is " << dtype_name(output.dtype) << ", input "
-                                                                      << dtype_name(input.dtype));
-  DG_CHECK(input.numel() == output.numel() * world_size_,
-           "reduce_scatter: the input has " << input.numel() << " elements, expected WORLD_SIZE (" << world_size_
-                                            << ") x the output's " << output.numel());
-  DG_CHECK(!overlap(output, input), "reduce_scatter: the output overlaps the input");
+  check_blocks("reduce_scatter", output, input, false);
   if (output.numel() > 0) do_reduce_scatter(output, input, op);
 }
 
 void Communicator::all_gather(const Tensor& output, const Tensor& input) {
-  check_buffer("all_gather", "the output", output);
-  check_buffer("all_gather", "the input", input);
-  DG_CHECK(output.dtype == input.dtype, "all_gather: output is " << dtype_name(output.dtype) << ", input "
-                                                                  << dtype_name(input.dtype));
-  DG_CHECK(output.numel() == input.numel() * world_size_,
-           "all_gather: the output has " << output.numel() << " elements, expected WORLD_SIZE (" << world_size_
-                                         << ") x the input's " << input.numel());
-  DG_CHECK(!overlap(output, input), "all_gather: the output overlaps the input");
+  check_blocks("all_gather", output, input, true);
   if (input.numel() > 0) do_all_gather(output, input);
 }
 

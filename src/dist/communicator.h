@@ -67,6 +67,8 @@ class Communicator {
 
  private:
   void check_buffer(const char* op, const char* what, const Tensor& t) const;
+  // Output and input of one dtype, not overlapping; one of them world_size blocks of the other's size.
+  void check_blocks(const char* op, const Tensor& output, const Tensor& input, bool output_has_blocks) const;
   const int rank_, world_size_;
 };
 
