@@ -74,4 +74,4 @@ target_include_directories(dartgolf_cuda_emu SYSTEM PUBLIC ${DG_CUDA_INCLUDE_DIR
 target_compile_definitions(dartgolf_cuda_emu PUBLIC DARTGOLF_CUDA_EMULATED=1 DARTGOLF_WITH_CUDA=1)
 target_compile_options(dartgolf_cuda_emu PRIVATE ${DG_WARNINGS})
 target_compile_options(dartgolf_cuda_emu PUBLIC ${DG_ARCH_FLAGS})
-target_link_libraries(dartgolf_cuda_emu PUBLIC ${DG_BOOST_CONTEXT_LIBRARY} ${OPENBLAS_LIBRARY})
+target_link_libraries(dartgolf_cuda_emu PUBLIC dartgolf_lib ${DG_BOOST_CONTEXT_LIBRARY} ${OPENBLAS_LIBRARY})

@@ -61,7 +61,10 @@ void add_train_command(CLI::App& app, Runner& run) {
         resume = find_resume_point(options->resume_dir, [](const std::string& note) { std::printf("%s\n", note.c_str()); });
         sources.resumed_config = resume->checkpoint.meta.config;
         sources.preset_given = preset_option->count() > 0;
-        stored = resolve_run_config(RunConfigSources{sources.resumed_config, false});
+        RunConfigSources run_only;  // the run's own config, nothing else: what changes are compared to
+        run_only.resumed_config = sources.resumed_config;
+        run_only.preset_given = false;
+        stored = resolve_run_config(run_only);
         if (!sources.preset_given) options->preset = resume->state.preset;
       }
       Config config = resolve_run_config(sources);

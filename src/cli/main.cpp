@@ -6,9 +6,13 @@
 #include <string>
 #include <vector>
 
+#include "backend/backend_factory.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/text.h"
+#ifdef DARTGOLF_LINKS_CUDA
+#include "cuda_backend.h"
+#endif
 
 namespace {
 
@@ -36,6 +40,9 @@ bool is_unknown_command(const CLI::App& app, int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+#ifdef DARTGOLF_LINKS_CUDA
+  dg::provide_cuda_backend(dg::cuda::backend_provider());
+#endif
   CLI::App app{"dartgolf: a C++20/CUDA trainer for OpenAI's Parameter Golf challenge", "dartgolf"};
   app.set_version_flag("--version", std::string("dartgolf ") + DARTGOLF_VERSION);
   app.require_subcommand(1);

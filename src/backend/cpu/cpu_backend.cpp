@@ -13,7 +13,7 @@
 #include "backend/cpu/ops_norm.h"
 #include "backend/cpu/ops_optim.h"
 #include "backend/cpu/ops_rope.h"
-#include "backend/cpu/shape_checks.h"
+#include "backend/shape_checks.h"
 
 namespace dg {
 
