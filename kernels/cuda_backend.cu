@@ -2,6 +2,7 @@
 // ops_*.cu. Every launch and copy goes on the backend's one stream; copies to the host wait for it.
 #include <cuda_bf16.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdio>
 #include <sstream>
@@ -126,6 +127,7 @@ void* CudaBackend::allocate(int64_t bytes) {
   DG_CUDA_CHECK(cudaMemsetAsync(ptr, 0, request, stream_));
   allocations_[ptr] = static_cast<int64_t>(request);
   allocated_bytes_ += static_cast<int64_t>(request);
+  peak_bytes_ = std::max(peak_bytes_, allocated_bytes_);
   return ptr;
 }
 

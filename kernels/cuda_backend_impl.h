@@ -24,6 +24,7 @@ class CudaBackend final : public Backend {
   Device device() const override { return Device::CUDA; }
   const char* name() const override { return "cuda"; }
   std::string description() const override;
+  int64_t peak_allocated_bytes() const override { return peak_bytes_; }
   Precision precision() const { return options_.precision; }
   cudaStream_t stream() const { return stream_; }
 
@@ -127,7 +128,7 @@ class CudaBackend final : public Backend {
   CudaBackendOptions options_;
   cudaStream_t stream_ = nullptr;
   std::string device_name_;
-  int64_t allocated_bytes_ = 0;
+  int64_t allocated_bytes_ = 0, peak_bytes_ = 0;
   struct Scratch {
     void* ptr = nullptr;
     int64_t bytes = 0;

@@ -4,6 +4,12 @@
 
 namespace dg::cli {
 
+void add_device_option(CLI::App* cmd, std::string& device) {
+  cmd->add_option("--device", device,
+                  "auto (a GPU when one is usable, the one LOCAL_RANK names), cpu, or cuda (error when none is usable)")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+}
+
 int not_available(const char* command, const char* what) {
   std::fprintf(stderr, "dartgolf %s: not available yet: %s\n", command, what);
   return kExitUsage;

@@ -171,7 +171,7 @@ void TrainingRun::set_up() {
   log_.log("val_loader:shards pattern=" + eval_data_.val_pattern + " tokens:" + std::to_string(eval_data_.scored_targets()) +
            (eval_data_.partial() ? " of " + std::to_string(eval_data_.split_targets) + " (val_max_tokens)" : ""));
 
-  backend_ = make_cpu_backend();
+  backend_ = backend_for_run(config_, shape_.world, &log_);
   model_ = make_model(config_, *backend_, shape_.micro_rows, shape_.seq_len);
   {
     std::vector<float> init(static_cast<size_t>(model_->layout().buffer_elements()));
