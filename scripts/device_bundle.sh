@@ -52,13 +52,13 @@ strip --strip-unneeded .device/lib/* 2>/dev/null || true
 data=$(readlink -f data/datasets/default 2>/dev/null || true)
 [[ -n "$data" && -d "$data" ]] || { echo "device_bundle.sh: no prepared data (run scripts/setup.sh first)" >&2; exit 1; }
 cp "$data"/fineweb_*.bin "$data"/prepare.json .device/data/
-cp "$(readlink -f data/tokenizers/default.model)" .device/data/tokenizer.model
+cp "$(readlink -f data/tokenizers/default.model)" .device/data/fineweb_1024_bpe.model
 # The shards' manifest names the tokenizer by path and checksum: point it at the bundled copy.
 python3 - .device/data/prepare.json <<'PY'
 import json, sys
 path = sys.argv[1]
 m = json.load(open(path))
-m["tokenizer"]["path"] = "tokenizer.model"
+m["tokenizer"]["path"] = "fineweb_1024_bpe.model"
 json.dump(m, open(path, "w"), indent=2)
 PY
 

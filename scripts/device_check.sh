@@ -24,7 +24,7 @@ export LD_LIBRARY_PATH=$bundle/lib:${LD_LIBRARY_PATH:-}
 export DG_PTX_PROBE_EMU=$bundle/bin/ptx_probe_dump_emu
 dartgolf=$bundle/bin/dartgolf
 summary=$OUT/summary.txt
-data=$bundle/data tokenizer=$bundle/data/tokenizer.model
+data=$bundle/data tokenizer=$bundle/data/fineweb_1024_bpe.model
 : >"$summary"
 say() { echo "$*" | tee -a "$summary"; }
 step() {  # step NAME TIMEOUT_S COMMAND...: runs it, records ok/FAILED with its time
