@@ -9,6 +9,7 @@
 
 #include "backend_pair.h"
 #include "cli_fixtures.h"
+#include "cuda_backend.h"
 #include "test_support.h"
 
 namespace dg {
