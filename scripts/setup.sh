@@ -29,7 +29,8 @@ log() { echo "== setup: $*"; }
 
 # ---- 1. packages -----------------------------------------------------------------------------
 PACKAGES=(cmake ninja-build g++ pkg-config ccache libgtest-dev libcli11-dev libsentencepiece-dev
-          nlohmann-json3-dev libopenblas-dev zlib1g-dev libzstd-dev liblzma-dev libgloo-dev
+          nlohmann-json3-dev libopenblas-dev zlib1g-dev libzstd-dev liblzma-dev libbrotli-dev libgloo-dev
+          tar xz-utils zstd brotli
           libboost-context-dev gnuplot-nox clang libclang-rt-dev libomp-dev
           python3 python3-torch python3-numpy python3-sentencepiece)
 if [[ $install -eq 1 ]]; then

@@ -74,60 +74,60 @@ uint64_t read_le(std::string_view bytes, size_t offset, int n) {
   return v;
 }
 
-bool stores_packed(const EncodedTensor& t, bool bitpack) {
-  return bitpack && (t.encoding == Encoding::IntPerRow || t.encoding == Encoding::IntPerTensor) && t.bits < 8;
+bool stores_packed(const quant::EncodedTensor& t, bool bitpack) {
+  return bitpack && (t.encoding == quant::Encoding::IntPerRow || t.encoding == quant::Encoding::IntPerTensor) && t.bits < 8;
 }
 
-int64_t int_bytes(const EncodedTensor& t, bool bitpack) {
+int64_t int_bytes(const quant::EncodedTensor& t, bool bitpack) {
   return stores_packed(t, bitpack) ? packed_size(t.numel(), t.bits) : t.numel();
 }
 
-void write_payload(const EncodedTensor& t, bool bitpack, ByteWriter& w) {
+void write_payload(const quant::EncodedTensor& t, bool bitpack, ByteWriter& w) {
   switch (t.encoding) {
-    case Encoding::Fp32:
+    case quant::Encoding::Fp32:
       for (float v : t.fp32) w.f32(v);
       return;
-    case Encoding::Fp16:
+    case quant::Encoding::Fp16:
       for (uint16_t v : t.fp16) w.u16(v);
       return;
-    case Encoding::IntPerRow:
+    case quant::Encoding::IntPerRow:
       for (uint16_t s : t.row_scales) w.u16(s);
       break;
-    case Encoding::IntPerTensor: w.f32(t.tensor_scale); break;
+    case quant::Encoding::IntPerTensor: w.f32(t.tensor_scale); break;
   }
   if (stores_packed(t, bitpack)) pack_signed(t.q.data(), t.numel(), t.bits, w.buffer());
   else w.bytes(std::string_view(reinterpret_cast<const char*>(t.q.data()), t.q.size()));
 }
 
-void check_tensor_consistent(const EncodedTensor& t) {
+void check_tensor_consistent(const quant::EncodedTensor& t) {
   const size_t n = static_cast<size_t>(t.numel());
   bool ok = false;
   switch (t.encoding) {
-    case Encoding::Fp32: ok = t.fp32.size() == n; break;
-    case Encoding::Fp16: ok = t.fp16.size() == n; break;
-    case Encoding::IntPerRow: ok = t.shape.size() == 2 && t.q.size() == n && t.row_scales.size() == static_cast<size_t>(t.rows()); break;
-    case Encoding::IntPerTensor: ok = t.q.size() == n; break;
+    case quant::Encoding::Fp32: ok = t.fp32.size() == n; break;
+    case quant::Encoding::Fp16: ok = t.fp16.size() == n; break;
+    case quant::Encoding::IntPerRow: ok = t.shape.size() == 2 && t.q.size() == n && t.row_scales.size() == static_cast<size_t>(t.rows()); break;
+    case quant::Encoding::IntPerTensor: ok = t.q.size() == n; break;
   }
-  DG_CHECK(ok, "tensor " << t.name << ": its data does not match its shape and encoding " << encoding_name(t.encoding));
+  DG_CHECK(ok, "tensor " << t.name << ": its data does not match its shape and encoding " << quant::encoding_name(t.encoding));
 }
 
-void read_payload(EncodedTensor& t, bool bitpacked, ByteReader& r, const std::string& source) {
+void read_payload(quant::EncodedTensor& t, bool bitpacked, ByteReader& r, const std::string& source) {
   const int64_t n = t.numel();
   const auto count = static_cast<size_t>(n);
   switch (t.encoding) {
-    case Encoding::Fp32:
+    case quant::Encoding::Fp32:
       t.fp32.resize(count);
       for (auto& v : t.fp32) v = r.f32("fp32 tensor data");
       return;
-    case Encoding::Fp16:
+    case quant::Encoding::Fp16:
       t.fp16.resize(count);
       for (auto& v : t.fp16) v = r.u16("fp16 tensor data");
       return;
-    case Encoding::IntPerRow:
+    case quant::Encoding::IntPerRow:
       t.row_scales.resize(static_cast<size_t>(t.rows()));
       for (auto& s : t.row_scales) s = r.u16("per-row scales");
       break;
-    case Encoding::IntPerTensor: t.tensor_scale = r.f32("a per-tensor scale"); break;
+    case quant::Encoding::IntPerTensor: t.tensor_scale = r.f32("a per-tensor scale"); break;
   }
   t.q.resize(count);
   const std::string_view stored = r.bytes(static_cast<uint64_t>(int_bytes(t, bitpacked)), "quantized values");
@@ -139,15 +139,15 @@ void read_payload(EncodedTensor& t, bool bitpacked, ByteReader& r, const std::st
                                                        << ", outside ±" << qmax << " for " << t.bits << "-bit ints");
 }
 
-void check_entry(const EncodedTensor& t, const std::string& source) {
+void check_entry(const quant::EncodedTensor& t, const std::string& source) {
   const std::string where = source + ": tensor '" + t.name + "'";
   switch (t.encoding) {
-    case Encoding::Fp32: DG_CHECK(t.bits == 32, where << ": fp32 with bits " << t.bits); break;
-    case Encoding::Fp16: DG_CHECK(t.bits == 16, where << ": fp16 with bits " << t.bits); break;
-    case Encoding::IntPerRow:
+    case quant::Encoding::Fp32: DG_CHECK(t.bits == 32, where << ": fp32 with bits " << t.bits); break;
+    case quant::Encoding::Fp16: DG_CHECK(t.bits == 16, where << ": fp16 with bits " << t.bits); break;
+    case quant::Encoding::IntPerRow:
       DG_CHECK(t.shape.size() == 2, where << ": per-row ints need a 2-D shape");
       [[fallthrough]];
-    case Encoding::IntPerTensor:
+    case quant::Encoding::IntPerTensor:
       DG_CHECK(t.bits >= 2 && t.bits <= 8, where << ": int width " << t.bits << " out of range 2..8");
       break;
     default: DG_THROW(where << ": unknown encoding id " << static_cast<int>(t.encoding));
@@ -156,13 +156,13 @@ void check_entry(const EncodedTensor& t, const std::string& source) {
 
 }  // namespace
 
-std::string serialize_artifact(const Artifact& artifact, Codec codec, bool bitpack, ArtifactSizes* sizes) {
+std::string serialize_artifact(const Artifact& artifact, const CodecChoice& codec, bool bitpack, ArtifactSizes* sizes) {
   ByteWriter body;
   const std::string header_json = nlohmann::json{{"config", artifact.config}, {"meta", artifact.meta}}.dump();
   body.u32(static_cast<uint32_t>(header_json.size()));
   body.bytes(header_json);
   body.u32(static_cast<uint32_t>(artifact.tensors.size()));
-  for (const EncodedTensor& t : artifact.tensors) {
+  for (const quant::EncodedTensor& t : artifact.tensors) {
     check_tensor_consistent(t);
     DG_CHECK(t.name.size() <= 0xffff && t.shape.size() <= kMaxDims, "tensor " << t.name << ": name or rank too large");
     body.u16(static_cast<uint16_t>(t.name.size()));
@@ -173,21 +173,22 @@ std::string serialize_artifact(const Artifact& artifact, Codec codec, bool bitpa
     for (int64_t d : t.shape) body.u64(static_cast<uint64_t>(d));
   }
   const size_t payload_start = body.buffer().size();
-  for (const EncodedTensor& t : artifact.tensors) write_payload(t, bitpack, body);
+  for (const quant::EncodedTensor& t : artifact.tensors) write_payload(t, bitpack, body);
   const std::string& raw = body.buffer();
-  const std::string packed = compress(raw, codec);
+  const Compressed packed = compress(raw, codec);
 
   ByteWriter file;
   file.bytes(std::string_view(kArtifactMagic, sizeof kArtifactMagic));
   file.u32(kArtifactVersion);
-  file.u8(static_cast<uint8_t>(codec));
+  file.u8(static_cast<uint8_t>(packed.codec));
   file.u8(bitpack ? kFlagBitpacked : 0);
   file.u16(0);
   file.u64(raw.size());
-  file.u64(packed.size());
-  file.bytes(packed);
+  file.u64(packed.bytes.size());
+  file.bytes(packed.bytes);
   file.u32(crc32_of(file.buffer()));
   if (sizes) {
+    sizes->codec = packed.codec;
     sizes->file_bytes = static_cast<int64_t>(file.buffer().size());
     sizes->raw_bytes = static_cast<int64_t>(raw.size());
     sizes->payload_bytes = static_cast<int64_t>(raw.size() - payload_start);
@@ -240,10 +241,10 @@ Artifact parse_artifact(std::string_view bytes, const std::string& source) {
   const uint32_t count = r.u32("the tensor count");
   DG_CHECK(count <= 100000, source << ": implausible tensor count " << count);
   artifact.tensors.resize(count);
-  for (EncodedTensor& t : artifact.tensors) {
+  for (quant::EncodedTensor& t : artifact.tensors) {
     const uint16_t name_size = r.u16("a tensor name length");
     t.name = std::string(r.bytes(name_size, "a tensor name"));
-    t.encoding = static_cast<Encoding>(r.u8("a tensor encoding"));
+    t.encoding = static_cast<quant::Encoding>(r.u8("a tensor encoding"));
     t.bits = r.u8("a tensor bit width");
     const uint8_t ndim = r.u8("a tensor rank");
     DG_CHECK(ndim >= 1 && ndim <= kMaxDims, source << ": tensor '" << t.name << "' has rank " << int(ndim) << " (1..4 allowed)");
@@ -258,7 +259,7 @@ Artifact parse_artifact(std::string_view bytes, const std::string& source) {
     }
     check_entry(t, source);
   }
-  for (EncodedTensor& t : artifact.tensors) read_payload(t, artifact.bitpacked, r, source);
+  for (quant::EncodedTensor& t : artifact.tensors) read_payload(t, artifact.bitpacked, r, source);
   DG_CHECK(r.remaining() == 0, source << ": " << r.remaining() << " unexpected bytes after the last tensor");
   return artifact;
 }

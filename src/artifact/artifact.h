@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "artifact/codec.h"
-#include "artifact/quantizer.h"
+#include "quant/quantizer.h"
 
 namespace dg::artifact {
 
@@ -24,7 +24,7 @@ inline constexpr int64_t kArtifactTrailerBytes = 4;
 struct Artifact {
   nlohmann::json config = nlohmann::json::object();  // the run config (flat object of settings)
   nlohmann::json meta = nlohmann::json::object();    // step, train_tokens, pre-quant val_bpb, ...
-  std::vector<EncodedTensor> tensors;
+  std::vector<quant::EncodedTensor> tensors;
   // How it was stored (filled by parse_artifact; serialize_artifact takes these as arguments).
   Codec codec = Codec::Zlib;
   bool bitpacked = false;
@@ -32,13 +32,16 @@ struct Artifact {
 };
 
 struct ArtifactSizes {
+  Codec codec = Codec::Zlib;  // the codec the file was written with (with `best`, the one that won)
   int64_t file_bytes = 0;     // the whole file: what counts toward the 16,000,000-byte cap
   int64_t raw_bytes = 0;      // the uncompressed body
   int64_t payload_bytes = 0;  // tensor data only (ints, scales, floats), as train_gpt.py's int8_payload_bytes
 };
 
 // bitpack: int tensors narrower than 8 bits are packed densely (else one byte per value).
-std::string serialize_artifact(const Artifact& artifact, Codec codec, bool bitpack, ArtifactSizes* sizes = nullptr);
+// With codec `best`, the body is compressed with every codec and the smallest file is kept.
+std::string serialize_artifact(const Artifact& artifact, const CodecChoice& codec, bool bitpack,
+                               ArtifactSizes* sizes = nullptr);
 // Every field is validated; a damaged, truncated or foreign file is an error naming `source`.
 Artifact parse_artifact(std::string_view bytes, const std::string& source);
 

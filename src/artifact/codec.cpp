@@ -1,5 +1,7 @@
 #include "artifact/codec.h"
 
+#include <brotli/decode.h>
+#include <brotli/encode.h>
 #include <lzma.h>
 #include <zlib.h>
 #include <zstd.h>
@@ -17,6 +19,8 @@ namespace {
 constexpr int kZlibLevel = 9;   // train_gpt.py: zlib.compress(..., level=9)
 constexpr int kZstdLevel = 22;  // zstd's strongest ("ultra") level
 constexpr uint32_t kLzmaPreset = 9 | LZMA_PRESET_EXTREME;
+constexpr int kBrotliQuality = BROTLI_MAX_QUALITY;  // 11
+constexpr int kBrotliWindowBits = BROTLI_MAX_WINDOW_BITS;  // 24: the largest a standard stream allows
 
 // Raw LZMA2 (no .xz container): the artifact has its own header and checksum.
 lzma_options_lzma lzma_options() {
@@ -52,6 +56,29 @@ std::string lzma_decompress(std::string_view packed, uint64_t raw_size, const st
   return out;
 }
 
+std::string brotli_compress(std::string_view raw) {
+  size_t size = BrotliEncoderMaxCompressedSize(raw.size());
+  DG_CHECK(size > 0, "brotli cannot compress " << raw.size() << " bytes in one call");
+  std::string out(size, '\0');
+  const BROTLI_BOOL ok = BrotliEncoderCompress(kBrotliQuality, kBrotliWindowBits, BROTLI_MODE_GENERIC, raw.size(),
+                                               reinterpret_cast<const uint8_t*>(raw.data()), &size,
+                                               reinterpret_cast<uint8_t*>(out.data()));
+  DG_CHECK(ok == BROTLI_TRUE, "brotli compression failed");
+  out.resize(size);
+  return out;
+}
+
+std::string brotli_decompress(std::string_view packed, uint64_t raw_size, const std::string& source) {
+  std::string out(raw_size, '\0');
+  size_t size = out.size();
+  const BrotliDecoderResult rc = BrotliDecoderDecompress(packed.size(), reinterpret_cast<const uint8_t*>(packed.data()),
+                                                         &size, reinterpret_cast<uint8_t*>(out.data()));
+  DG_CHECK(rc == BROTLI_DECODER_RESULT_SUCCESS,
+           source << ": the brotli payload is corrupt, truncated or larger than the header says (decoder result " << rc << ")");
+  DG_CHECK(size == raw_size, source << ": the brotli payload decodes to " << size << " bytes, the header says " << raw_size);
+  return out;
+}
+
 }  // namespace
 
 const char* codec_name(Codec codec) {
@@ -59,22 +86,36 @@ const char* codec_name(Codec codec) {
     case Codec::Zlib: return "zlib";
     case Codec::Zstd: return "zstd";
     case Codec::Lzma: return "lzma";
+    case Codec::Brotli: return "brotli";
   }
   return "?";
 }
 
-std::vector<std::string> codec_names() { return {"zlib", "zstd", "lzma"}; }
+std::vector<std::string> codec_names() { return {"zlib", "zstd", "lzma", "brotli"}; }
+
+std::vector<Codec> all_codecs() { return {Codec::Zlib, Codec::Zstd, Codec::Lzma, Codec::Brotli}; }
+
+CodecChoice CodecChoice::parse(const std::string& name) {
+  CodecChoice choice;
+  if (name == "best") choice.best = true;
+  else choice.codec = parse_codec(name);
+  return choice;
+}
+
+std::string CodecChoice::name() const { return best ? "best" : codec_name(codec); }
 
 Codec parse_codec(const std::string& name) {
   if (name == "zlib") return Codec::Zlib;
   if (name == "zstd") return Codec::Zstd;
   if (name == "lzma") return Codec::Lzma;
-  DG_THROW("unknown artifact codec '" << name << "'; valid codecs: zlib (the challenge's), zstd, lzma");
+  if (name == "brotli") return Codec::Brotli;
+  DG_THROW("unknown artifact codec '" << name << "'; valid codecs: zlib (the challenge's), zstd, lzma, brotli, "
+                                         "or best (each tried, the smallest kept)");
 }
 
 Codec codec_from_id(uint8_t id, const std::string& source) {
-  if (id >= 1 && id <= 3) return static_cast<Codec>(id);
-  DG_THROW(source << ": unknown codec id " << static_cast<int>(id) << " (known: 1 zlib, 2 zstd, 3 lzma)");
+  if (id >= 1 && id <= 4) return static_cast<Codec>(id);
+  DG_THROW(source << ": unknown codec id " << static_cast<int>(id) << " (known: 1 zlib, 2 zstd, 3 lzma, 4 brotli)");
 }
 
 std::string compress(std::string_view raw, Codec codec) {
@@ -88,8 +129,21 @@ std::string compress(std::string_view raw, Codec codec) {
       return out;
     }
     case Codec::Lzma: return lzma_compress(raw);
+    case Codec::Brotli: return brotli_compress(raw);
   }
   DG_THROW("unknown codec");
+}
+
+Compressed compress(std::string_view raw, const CodecChoice& choice) {
+  if (!choice.best) return {choice.codec, compress(raw, choice.codec)};
+  Compressed smallest;
+  bool first = true;
+  for (Codec codec : all_codecs()) {
+    std::string bytes = compress(raw, codec);
+    if (first || bytes.size() < smallest.bytes.size()) smallest = {codec, std::move(bytes)};
+    first = false;
+  }
+  return smallest;
 }
 
 std::string decompress(std::string_view packed, Codec codec, uint64_t raw_size, const std::string& source) {
@@ -112,6 +166,7 @@ std::string decompress(std::string_view packed, Codec codec, uint64_t raw_size, 
       return out;
     }
     case Codec::Lzma: return lzma_decompress(packed, raw_size, source);
+    case Codec::Brotli: return brotli_decompress(packed, raw_size, source);
   }
   DG_THROW(source << ": unknown codec");
 }

@@ -15,13 +15,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
-int64_t stored_bytes(const EncodedTensor& t, bool bitpacked) {
+int64_t stored_bytes(const quant::EncodedTensor& t, bool bitpacked) {
   switch (t.encoding) {
-    case Encoding::Fp32: return 4 * t.numel();
-    case Encoding::Fp16: return 2 * t.numel();
-    case Encoding::IntPerRow:
-    case Encoding::IntPerTensor: {
-      const int64_t scales = t.encoding == Encoding::IntPerRow ? 2 * t.rows() : 4;
+    case quant::Encoding::Fp32: return 4 * t.numel();
+    case quant::Encoding::Fp16: return 2 * t.numel();
+    case quant::Encoding::IntPerRow:
+    case quant::Encoding::IntPerTensor: {
+      const int64_t scales = t.encoding == quant::Encoding::IntPerRow ? 2 * t.rows() : 4;
       return scales + (bitpacked && t.bits < 8 ? packed_size(t.numel(), t.bits) : t.numel());
     }
   }
@@ -56,10 +56,10 @@ std::string inspect_artifact(const fs::path& file) {
   for (auto& [key, value] : a.meta.items())
     out << "meta " << key << ": " << (value.is_string() ? value.get<std::string>() : value.dump()) << "\n";
   int64_t params = 0;
-  for (const EncodedTensor& t : a.tensors) params += t.numel();
+  for (const quant::EncodedTensor& t : a.tensors) params += t.numel();
   out << "tensors: " << a.tensors.size() << ", parameters: " << params << "\n";
-  for (const EncodedTensor& t : a.tensors)
-    out << "  " << t.name << " " << format_shape(t.shape) << " " << encoding_name(t.encoding) << " bits:" << t.bits
+  for (const quant::EncodedTensor& t : a.tensors)
+    out << "  " << t.name << " " << format_shape(t.shape) << " " << quant::encoding_name(t.encoding) << " bits:" << t.bits
         << " stored_bytes:" << stored_bytes(t, a.bitpacked) << "\n";
   return out.str();
 }
@@ -67,7 +67,7 @@ std::string inspect_artifact(const fs::path& file) {
 std::string inspect_checkpoint(const fs::path& file) {
   const LoadedCheckpoint c = load_checkpoint(file);
   const Config config = checkpoint_config(c, file);
-  const QuantPolicy policy = QuantPolicy::from_config(config);
+  const quant::QuantPolicy policy = quant::QuantPolicy::from_config(config);
   std::ostringstream out;
   out << "checkpoint: " << file.string() << "\n";
   out << "format: " << kCheckpointFormat << ", step " << c.meta.step << "\n";
@@ -79,9 +79,9 @@ std::string inspect_checkpoint(const fs::path& file) {
   out << "pack would store (artifact_bits=" << policy.bits << "):\n";
   for (const std::string& name : c.names) {
     const auto& shape = c.tensors.at(name).first;
-    const Encoding e = choose_encoding(name, shape, policy);
-    out << "  " << name << " " << format_shape(shape) << " " << encoding_name(e)
-        << (e == Encoding::IntPerRow || e == Encoding::IntPerTensor ? " bits:" + std::to_string(policy.bits) : "") << "\n";
+    const quant::Encoding e = quant::choose_encoding(name, shape, policy);
+    out << "  " << name << " " << format_shape(shape) << " " << quant::encoding_name(e)
+        << (e == quant::Encoding::IntPerRow || e == quant::Encoding::IntPerTensor ? " bits:" + std::to_string(policy.bits) : "") << "\n";
   }
   return out.str();
 }

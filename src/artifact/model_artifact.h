@@ -18,13 +18,16 @@ namespace dg::artifact {
 
 // The artifact_* settings of a run.
 struct ArtifactSettings {
-  Codec codec = Codec::Zlib;
-  QuantPolicy policy = QuantPolicy::challenge_default();
+  CodecChoice codec;
+  quant::QuantPolicy policy = quant::QuantPolicy::challenge_default();
   bool bitpack = false;
   static ArtifactSettings from_config(const Config& config);
-  std::string scheme() const;         // "int8+zlib", as train_gpt.py's "Serialized model int8+zlib:"
-  std::string metric_prefix() const;  // "int8_zlib", as in "final_int8_zlib_roundtrip_exact"
+  // "int8+zlib", as train_gpt.py's "Serialized model int8+zlib:"; GPTQ adds a prefix: "gptq_int6+brotli".
+  std::string scheme() const;
+  std::string metric_prefix() const;      // "int8_zlib", as in "final_int8_zlib_roundtrip_exact"
   std::string default_file_name() const;  // "final_model.int8.zlib"
+  // The same settings naming the codec a file was written with (`best` resolved).
+  ArtifactSettings as_written(const ArtifactSizes& sizes) const;
 };
 
 struct PackedArtifact {
@@ -32,12 +35,14 @@ struct PackedArtifact {
   ArtifactSizes sizes;
   int64_t parameter_count = 0;
   int64_t baseline_bytes = 0;  // the fp32 tensors' bytes, for the payload ratio train_gpt.py prints
+  int64_t gptq_tensors = 0;    // tensors quantized by GPTQ (the rest of the int ones: round to nearest)
 };
 
 // Quantizes every tensor of `layout` (values in `host_params`, the flat buffer) and serializes.
 // `config` is stored in the artifact; `meta` too (step, train_tokens, pre-quant val_bpb, ...).
+// `hessians` (GPTQ's calibration) are used when artifact_quantizer=gptq.
 PackedArtifact pack_parameters(const ParamLayout& layout, const float* host_params, const Config& config,
-                               const nlohmann::json& meta);
+                               const nlohmann::json& meta, const quant::HessianMap* hessians = nullptr);
 
 // The codec and int width an artifact was actually written with (its header and tensor table).
 ArtifactSettings stored_settings(const Artifact& artifact);

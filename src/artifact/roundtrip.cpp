@@ -5,6 +5,7 @@
 
 #include "artifact/model_artifact.h"
 #include "core/error.h"
+#include "train/gptq_calibration.h"
 
 namespace dg::artifact {
 namespace fs = std::filesystem;
@@ -33,18 +34,16 @@ std::string roundtrip_exact_line(const std::string& metric_prefix, const RoundTr
 }
 
 std::string quantization_gap_line(double pre_val_loss, double pre_val_bpb, const EvalResult& artifact) {
-  auto signed_text = [](double v) { return (v >= 0 ? "+" : "") + fixed(v, 8); };
+  auto signed_text = [](double v) { return std::string(v >= 0 ? "+" : "") + fixed(v, 8); };
   return "quantization_gap val_bpb:" + fixed(pre_val_bpb, 8) + " -> " + fixed(artifact.val_bpb, 8) + " (" +
          signed_text(artifact.val_bpb - pre_val_bpb) + ") val_loss:" + fixed(pre_val_loss, 8) + " -> " +
          fixed(artifact.val_loss, 8) + " (" + signed_text(artifact.val_loss - pre_val_loss) + ")";
 }
 
-CodeSize measure_code(const fs::path& source_root) {
+CodeSize measure_code(const fs::path& source_root, const fs::path& build_dir) {
   CodeSize size;
   try {
-    const std::vector<CodeFile> files = list_code_files(source_root);
-    size.bytes = total_code_bytes(files);
-    size.files = static_cast<int64_t>(files.size());
+    size.archive = build_code_archive(source_root, build_dir);
     size.counted = true;
   } catch (const Error& e) {
     size.problem = e.what();
@@ -56,25 +55,31 @@ FinalArtifactReport finish_with_artifact(LanguageModel& model, Backend& backend,
                                          const nlohmann::json& meta, const fs::path& out_dir, const fs::path& checkpoint,
                                          const EvalData& data, const EvalOptions& options, double pre_val_loss,
                                          double pre_val_bpb, Logger& log, MetricsWriter& metrics) {
-  const ArtifactSettings settings = ArtifactSettings::from_config(config);
   FinalArtifactReport report;
-  report.artifact_path = out_dir / settings.default_file_name();
-
   std::vector<float> host(static_cast<size_t>(model.layout().buffer_elements()));
   backend.copy_to_host(host.data(), model.params());
-  const PackedArtifact packed = pack_parameters(model.layout(), host.data(), config, meta);
+  const ArtifactSettings requested = ArtifactSettings::from_config(config);
+  GptqCalibration calibration;
+  if (requested.policy.quantizer == quant::Quantizer::Gptq) {
+    calibration = calibrate_gptq(config, host.data(), config.get_string("data_path"));
+    log.log(calibration.log_line());
+  }
+  const PackedArtifact packed = pack_parameters(model.layout(), host.data(), config, meta, &calibration.hessians);
+  const ArtifactSettings settings = requested.as_written(packed.sizes);
+  report.artifact_path = out_dir / settings.default_file_name();
   write_artifact(report.artifact_path, packed.bytes);
 
-  const CodeSize code = measure_code(default_source_root());
+  const CodeSize code = measure_code(default_source_root(), default_build_dir());
   report.code_counted = code.counted;
   report.size.artifact_bytes = packed.sizes.file_bytes;
-  report.size.code_bytes = code.bytes;
+  report.size.code_bytes = code.archive.size();
   if (code.counted) {
-    log.log("Code size: " + std::to_string(code.bytes) + " bytes (" + std::to_string(code.files) + " files: " +
-            code_file_rule() + ")");
+    log.log(code_size_line(code.archive));
     std::error_code ec;
     const auto checkpoint_bytes = fs::file_size(checkpoint, ec);
-    if (!ec) log.log("Total submission size: " + std::to_string(static_cast<int64_t>(checkpoint_bytes) + code.bytes) + " bytes");
+    if (!ec)
+      log.log("Total submission size: " + std::to_string(static_cast<int64_t>(checkpoint_bytes) + code.archive.size()) +
+              " bytes");
   } else {
     log.log("Code size: not counted (" + code.problem + ")");
   }
@@ -103,8 +108,9 @@ FinalArtifactReport finish_with_artifact(LanguageModel& model, Backend& backend,
                         {"pre_quant_val_loss", pre_val_loss},
                         {"pre_quant_val_bpb", pre_val_bpb},
                         {"eval_time_ms", report.score.eval_ms}};
+  if (requested.policy.quantizer == quant::Quantizer::Gptq) record["gptq_calibration_ms"] = calibration.elapsed_ms;
   if (code.counted) {
-    record["code_bytes"] = code.bytes;
+    record["code_bytes"] = code.archive.size();
     record["bytes_total"] = report.size.total();
   }
   metrics.write(record);

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "artifact/artifact.h"
+#include "artifact/code_archive.h"
 #include "artifact/size_accounting.h"
 #include "backend/backend.h"
 #include "core/config.h"
@@ -37,15 +38,14 @@ std::string roundtrip_exact_line(const std::string& metric_prefix, const RoundTr
 // "quantization_gap val_bpb:<pre> -> <artifact> (+gap) val_loss:<pre> -> <artifact> (+gap)"
 std::string quantization_gap_line(double pre_val_loss, double pre_val_bpb, const EvalResult& artifact);
 
-// Code size of the tree this binary was built from; nullopt-like (counted = false) when that tree is
-// not there any more, with the reason in `problem`.
+// The code archive of the tree this binary was built from; counted = false (with the reason in
+// `problem`) when that tree or its build's link map is not there.
 struct CodeSize {
   bool counted = false;
-  int64_t bytes = 0;
-  int64_t files = 0;
+  CodeArchive archive;
   std::string problem;
 };
-CodeSize measure_code(const std::filesystem::path& source_root);
+CodeSize measure_code(const std::filesystem::path& source_root, const std::filesystem::path& build_dir);
 
 struct FinalArtifactReport {
   std::filesystem::path artifact_path;
@@ -55,7 +55,8 @@ struct FinalArtifactReport {
 };
 
 // The end of `dartgolf train`: packs the model's weights to out_dir/final_model.int8.zlib (name by
-// codec and width), logs train_gpt.py's size lines, reloads the file, scores the round trip, logs
+// quantizer, width and codec; with artifact_quantizer=gptq after calibrating on the training
+// shards, its time logged), logs train_gpt.py's size lines, reloads the file, scores the round trip, logs
 // its lines and the quantization gap against the pre-quant validation, and writes an "artifact"
 // record to the metrics file. A total over the cap is logged as a warning (training is not lost).
 FinalArtifactReport finish_with_artifact(LanguageModel& model, Backend& backend, const Config& config,

@@ -22,16 +22,6 @@ std::string setting_text(const nlohmann::json& config, const char* key) {
   return v.is_string() ? v.get<std::string>() : v.dump();
 }
 
-std::string with_thousands(int64_t n) {
-  const std::string digits = std::to_string(n < 0 ? -n : n);
-  std::string out = n < 0 ? "-" : "";
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return out;
-}
-
 }  // namespace
 
 std::string utc_now_iso8601() {
@@ -73,7 +63,7 @@ std::string submission_readme(const SubmissionInfo& info) {
        << fixed(info.val_bpb - info.pre_quant_val_bpb, 8) << " |\n";
   }
   md << "| artifact (" << info.scheme << ") | " << with_thousands(info.bytes_artifact) << " bytes |\n";
-  md << "| code | " << with_thousands(info.bytes_code) << " bytes |\n";
+  md << "| code (`" << info.code_archive.file_name << "`) | " << with_thousands(info.bytes_code) << " bytes |\n";
   md << "| total | " << with_thousands(info.bytes_total) << " bytes (cap 16,000,000) |\n\n";
 
   md << "## Training\n\n";
@@ -92,15 +82,28 @@ std::string submission_readme(const SubmissionInfo& info) {
   md << "- QAT: scope `" << setting_text(c, "qat_scope") << "`, from fraction " << setting_text(c, "qat_start_fraction")
      << ", noise " << setting_text(c, "qat_noise") << "\n\n";
 
+  const std::string artifact_file = info.artifact_path.filename().string();
+  const CodeArchive& code = info.code_archive;
   md << "## Artifact and size accounting\n\n";
-  md << "- Artifact: `" << info.artifact_file << "` (" << info.scheme << ", format: dartgolf docs/artifact-format.md)\n";
-  md << "- Counted code: " << info.code_files << " files, " << info.code_rule
-     << " (list them with `dartgolf pack --list-code-files`)\n";
-  md << "- Re-score: `dartgolf eval --artifact " << info.artifact_file << "`\n\n";
-
+  md << "- Artifact: `" << artifact_file << "` (" << info.scheme << ", " << info.quantization
+     << "; format: dartgolf docs/artifact-format.md)\n";
+  if (info.gptq_calibration_ms >= 0)
+    md << "- GPTQ calibration on training tokens: " << fixed(info.gptq_calibration_ms / 1000.0, 1)
+       << " s (on the challenge it counts against the 600-second training budget)\n";
+  md << "- Counted code: `" << code.file_name << "`, " << with_thousands(code.size()) << " bytes: "
+     << code.files.size() << " files (" << with_thousands(code.source_bytes) << " bytes of source), "
+     << code_closure_rule() << "\n";
+  md << "- Rebuild and re-score from this folder alone (Debian packages: see dartgolf's scripts/setup.sh):\n\n";
+  md << "  ```bash\n  mkdir code && tar -xf " << code.file_name;
+  if (code.format == "zstd" || code.format == "brotli")
+    md << " --use-compress-program=" << (code.format == "zstd" ? "zstd" : "brotli");
+  md << " -C code\n  cmake -S code -B build -DDARTGOLF_CUDA=OFF && cmake --build build -j\n"
+     << "  build/dartgolf_submission eval --artifact " << artifact_file
+     << " --data DATA_DIR --tokenizer TOKENIZER.model\n  ```\n\n";
   md << "## Full configuration\n\n```json\n" << c.dump(2) << "\n```\n\n";
   md << "## Included files\n\n- `README.md` (this file)\n- `submission.json` (leaderboard metadata)\n"
-     << "- `train.log` (the training log)\n";
+     << "- `train.log` (the training log)\n- `" << artifact_file << "` (the artifact: counted)\n- `"
+     << code.file_name << "` (the code archive: counted)\n";
   return md.str();
 }
 
@@ -114,6 +117,10 @@ void write_submission(const fs::path& dir, const SubmissionInfo& info) {
   write_file_atomic(dir / "submission.json", submission_json(info).dump(2) + "\n");
   write_file_atomic(dir / "README.md", submission_readme(info));
   write_file_atomic(dir / "train.log", log);
+  write_file_atomic(dir / info.code_archive.file_name, info.code_archive.bytes);
+  const fs::path artifact_copy = dir / info.artifact_path.filename();
+  if (!fs::exists(artifact_copy, ec) || !fs::equivalent(artifact_copy, info.artifact_path, ec))
+    write_file_atomic(artifact_copy, read_file_bytes(info.artifact_path));
 }
 
 }  // namespace dg::artifact

@@ -75,7 +75,7 @@ void render_png(const GnuplotFigure& figure, const fs::path& png) {
   for (const auto& [name, contents] : figure.data) write_file_atomic(dir / name, contents);
   std::ostringstream script;
   script << "set terminal pngcairo size " << figure.width << "," << figure.height
-         << " enhanced font 'DejaVu Sans,10' background rgb 'white'\n"
+         << " noenhanced font 'DejaVu Sans,10' background rgb 'white'\n"
          << "set output 'figure.png'\n"
          << figure.script << "\nunset output\n";
   write_file_atomic(dir / "figure.gp", script.str());

@@ -17,7 +17,8 @@ std::string gnuplot_quote(const std::string& text);
 
 struct GnuplotFigure {
   int width = 1200, height = 900;          // pixels
-  std::string script;                       // everything after the terminal and output lines
+  std::string script;                       // everything after the terminal and output lines; text is
+                                            // literal (noenhanced: "val_bpb" keeps its underscore)
   std::map<std::string, std::string> data;  // data files the script reads, by name (it runs in their folder)
 };
 

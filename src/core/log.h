@@ -3,6 +3,7 @@
 // so existing log parsers keep working, and adds a JSONL metrics file for tools.
 #pragma once
 
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -49,6 +50,8 @@ class MetricsWriter {
 
 // "%.4f"-style formatting, which the challenge's lines use throughout.
 std::string fixed(double value, int decimals);
+// 17059912 -> "17,059,912".
+std::string with_thousands(int64_t n);
 // A tensor shape as messages and reports print it: "[1024, 512]".
 std::string format_shape(const std::vector<int64_t>& shape);
 

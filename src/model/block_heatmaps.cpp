@@ -66,9 +66,9 @@ GnuplotFigure heatmap_figure(const Map& map, const std::string& title, const std
   f.width = static_cast<int>(std::clamp<int64_t>(240 + 28 * m.cols, 640, 1600));
   f.height = static_cast<int>(std::clamp<int64_t>(200 + 28 * m.rows, 360, 1200));
   std::ostringstream s;
-  s << "set title " << gnuplot_quote(title) << " noenhanced\n"
-    << "set xlabel " << gnuplot_quote(columns) << " noenhanced\nset ylabel " << gnuplot_quote(rows) << " noenhanced\n"
-    << "set cblabel " << gnuplot_quote(value) << " noenhanced offset char 2,0\n"
+  s << "set title " << gnuplot_quote(title) << "\n"
+    << "set xlabel " << gnuplot_quote(columns) << "\nset ylabel " << gnuplot_quote(rows) << "\n"
+    << "set cblabel " << gnuplot_quote(value) << " offset char 2,0\n"
     << "set cbrange [" << map.color_min << ":" << map.color_max << "]\n"
     << "set palette defined (0 '#141852', 0.35 '#1f7a8c', 0.7 '#4cb944', 1 '#fae632')\n"
     << "set xrange [-0.5:" << m.cols - 0.5 << "]\nset yrange [" << m.rows - 0.5 << ":-0.5]\n"

@@ -63,8 +63,17 @@ json default_settings() {
       {"on_nan", "stop"},          // a non-finite loss or gradient: stop (before applying it) or skip the step
       {"nan_skip_limit", 10},      // on_nan=skip stops after this many skipped steps in a row
       // artifact and QAT (docs/artifact-format.md); the defaults are train_gpt.py's: no QAT, int8+zlib
-      {"artifact_codec", "zlib"},  // zlib (level 9, the challenge's), zstd (22) or lzma (9e)
-      {"artifact_bits", 8},        // int width of quantized tensors, 2..8 (scale floor 1/qmax)
+      {"artifact_codec", "zlib"},  // zlib (level 9, the challenge's), zstd (22), lzma (9e), brotli (11), or best
+      {"artifact_bits", 8},        // int width of quantized tensors, 2..8
+      {"artifact_embed_bits", 0},  // the embedding's (tok_emb) int width, 2..8; 0: artifact_bits
+      {"artifact_clip", "percentile"},   // percentile (the challenge's) or sdclip (k · row std)
+      {"artifact_sdclip_k", 12.85},      // sdclip's k for matrices (the records use 11.5-13)
+      {"artifact_embed_sdclip_k", 0.0},  // sdclip's k for the embedding; 0: artifact_sdclip_k
+      {"artifact_quantizer", "rtn"},     // rtn (round to nearest, the challenge's) or gptq
+      {"gptq_calibration_tokens", 65536},  // training tokens run forward to collect GPTQ's Hessians
+      {"gptq_damping", 0.01},      // λ = gptq_damping · mean(diag H) added to H's diagonal
+      {"gptq_block_size", 128},    // columns per lazy-update block
+      {"gptq_act_order", true},    // quantize columns by descending diag(H)
       {"artifact_bitpack", false}, // pack widths below 8 densely; measured smaller only at 4 bits
       {"int8_keep_float_fp32_name_patterns",  // small tensors named like these stay fp32, the rest fp16
        "attn_scale,attn_scales,mlp_scale,mlp_scales,resid_mix,resid_mixes,q_gain,skip_weight,skip_weights"},

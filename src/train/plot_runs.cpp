@@ -34,7 +34,7 @@ void plot_runs(const std::vector<fs::path>& run_dirs, const fs::path& png, const
   for (const fs::path& dir : run_dirs) runs.push_back(read_run_curves(dir));
   const std::vector<Panel> panels = {
       {"Training loss", "train loss (nats/token)", &RunCurves::train_loss, false, false},
-      {"Validation", "val\\_bpb (bits/byte)", &RunCurves::val_bpb, true, false},
+      {"Validation", "val_bpb (bits/byte)", &RunCurves::val_bpb, true, false},
       {"Throughput", "tokens/s", &RunCurves::tokens_per_second, false, true},
   };
   GnuplotFigure figure;

@@ -20,16 +20,16 @@ QatSettings QatSettings::from_config(const Config& config) {
   return s;
 }
 
-void fake_quantize_parameters(const ParamLayout& layout, const artifact::QuantPolicy& policy, const float* master,
+void fake_quantize_parameters(const ParamLayout& layout, const quant::QuantPolicy& policy, const float* master,
                               float* out, Rng* noise) {
   std::copy(master, master + layout.buffer_elements(), out);
   for (const ParamSpec& spec : layout.specs())
-    artifact::fake_quantize_tensor(spec.name, spec.shape, master + spec.offset, policy, out + spec.offset, noise);
+    quant::fake_quantize_tensor(spec.name, spec.shape, master + spec.offset, policy, out + spec.offset, noise);
 }
 
 QuantAwareTraining::QuantAwareTraining(const Config& config, Backend& backend, const LanguageModel& model)
     : settings_(QatSettings::from_config(config)),
-      policy_(artifact::QuantPolicy::from_config(config)),
+      policy_(quant::QuantPolicy::from_config(config)),
       backend_(backend),
       rng_(settings_.seed ^ 0x51A7C0DEull) {
   if (!enabled()) return;

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "artifact/quantizer.h"
+#include "quant/fake_quant.h"
 #include "backend/backend.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -37,7 +37,7 @@ struct QatSettings {
 
 // Fills `out` (the layout's flat buffer) with the weights the artifact would hold for `master`;
 // with `noise`, int tensors use the noisy variant. Alignment padding is copied as is.
-void fake_quantize_parameters(const ParamLayout& layout, const artifact::QuantPolicy& policy, const float* master,
+void fake_quantize_parameters(const ParamLayout& layout, const quant::QuantPolicy& policy, const float* master,
                               float* out, Rng* noise = nullptr);
 
 class QuantAwareTraining {
@@ -72,7 +72,7 @@ class QuantAwareTraining {
 
  private:
   QatSettings settings_;
-  artifact::QuantPolicy policy_;
+  quant::QuantPolicy policy_;
   Backend& backend_;
   void* buffer_ = nullptr;
   Tensor weights_;

@@ -55,6 +55,7 @@ const std::vector<Range>& run_ranges() {
       {"threads", 0, 4096, false, false, " (0: all cores)"},
       {"val_max_tokens", 0, kNoLimit, false, false, " (0: the full validation split)"},
       {"nan_skip_limit", 1, kNoLimit},
+      {"gptq_calibration_tokens", 1, kNoLimit},
   };
   return ranges;
 }
@@ -85,6 +86,10 @@ void check_run_settings(const Config& config) {
   DG_CHECK(val_max_tokens == 0 || val_max_tokens >= seq_len,
            "val_max_tokens=" << val_max_tokens << " is less than one validation sequence (train_seq_len=" << seq_len
                              << "); use 0 for the full split or at least " << seq_len);
+  // GPTQ calibrates after training: a setting it cannot use must fail now, not after the run.
+  DG_CHECK(config.get_int("gptq_calibration_tokens") >= seq_len,
+           "gptq_calibration_tokens=" << config.get_int("gptq_calibration_tokens")
+                                      << " is less than one training sequence (train_seq_len=" << seq_len << ")");
 }
 
 }  // namespace dg

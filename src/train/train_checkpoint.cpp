@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <chrono>
 #include <cstdio>
 #include <map>
 #include <vector>
@@ -26,8 +27,9 @@ std::string hex64(uint64_t v) {
   return text;
 }
 uint64_t parse_hex64(const json& j, const char* what, const fs::path& path) {
-  DG_CHECK(j.is_string() && j.get<std::string>().size() == 16, path.string() << ": train_state " << what
-                                                                             << " is not a 16-digit hex word");
+  DG_CHECK(j.is_string() && j.get<std::string>().size() == 16 &&
+               j.get<std::string>().find_first_not_of("0123456789abcdefABCDEF") == std::string::npos,
+           path.string() << ": train_state " << what << " is not a 16-digit hex word");
   return std::stoull(j.get<std::string>(), nullptr, 16);
 }
 
@@ -154,6 +156,7 @@ ResumePoint find_resume_point(const fs::path& run_dir, const std::function<void(
   std::string failures;
   for (const auto& [step, path] : candidates) {
     try {
+      const auto t0 = std::chrono::steady_clock::now();
       ResumePoint point;
       point.path = path;
       point.checkpoint = load_checkpoint(path);
@@ -163,6 +166,7 @@ ResumePoint find_resume_point(const fs::path& run_dir, const std::function<void(
       const json state = json::parse(found->second, nullptr, false);
       DG_CHECK(!state.is_discarded(), path.string() << ": train_state is not valid JSON");
       point.state = train_state_from_json(state, path);
+      point.load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       return point;
     } catch (const Error& e) {
       note(std::string("resume: skipping ") + e.what());

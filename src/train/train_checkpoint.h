@@ -60,6 +60,7 @@ struct ResumePoint {
   std::filesystem::path path;
   LoadedCheckpoint checkpoint;
   TrainState state;
+  double load_ms = 0.0;  // reading and verifying it
 };
 
 // The newest checkpoint_step*.safetensors in run_dir that loads with a matching checksum and holds a

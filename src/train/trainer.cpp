@@ -225,7 +225,8 @@ void TrainingRun::resume_from(const ResumePoint& point) {
   progress_ = state.progress;
   last_checkpoint_ = point.path;
   log_.log("resume: continuing run " + state.run_id + " from step " + std::to_string(progress_.step) + " (" +
-           point.path.filename().string() + ", train_time:" + fixed(progress_.training_time_ms, 0) + "ms)");
+           point.path.filename().string() + ", train_time:" + fixed(progress_.training_time_ms, 0) + "ms, loaded in " +
+           fixed(point.load_ms, 0) + "ms)");
   metrics_.write({{"event", "resume"}, {"step", progress_.step}, {"checkpoint", point.path.filename().string()},
                   {"train_time_ms", progress_.training_time_ms}});
 }
@@ -338,11 +339,13 @@ void TrainingRun::write_train_checkpoint(const char* reason) {
   pause_timer();  // like validation, writing a checkpoint is not training time
   const fs::path path = summary_.out_dir / train_checkpoint_name(progress_.step);
   try {
+    const auto t0 = Clock::now();
     save_train_checkpoint(path, *model_, *backend_, *optimizer_, config_, state);
+    const double write_ms = ms_since(t0);
     last_checkpoint_ = path;
     prune_train_checkpoints(summary_.out_dir, config_.get_int("keep_checkpoints"));
     metrics_.write({{"event", "checkpoint"}, {"step", progress_.step}, {"file", path.filename().string()},
-                    {"reason", reason}});
+                    {"reason", reason}, {"bytes", static_cast<int64_t>(fs::file_size(path))}, {"write_ms", write_ms}});
   } catch (const Error& e) {
     // A full disk must not end hours of training: the previous checkpoint is intact, keep going.
     log_.log(std::string("warning: could not write ") + path.filename().string() + ": " + e.what() +

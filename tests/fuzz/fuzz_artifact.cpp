@@ -12,7 +12,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         dg::artifact::parse_artifact(std::string_view(reinterpret_cast<const char*>(data), size), "fuzz input");
     for (const auto& tensor : artifact.tensors) {
       std::vector<float> out(static_cast<size_t>(tensor.numel()));
-      dg::artifact::decode_tensor(tensor, out.data());
+      dg::quant::decode_tensor(tensor, out.data());
     }
   } catch (const dg::Error&) {
   }

@@ -60,11 +60,11 @@ void artifact_seeds(const fs::path& dir) {
   for (size_t i = 0; i < big.size(); ++i) big[i] = 0.001f * static_cast<float>(static_cast<int>(i % 201) - 100);
   for (size_t i = 0; i < small.size(); ++i) small[i] = 0.5f - 0.03f * static_cast<float>(i);
   for (int bits : {8, 4}) {
-    artifact::QuantPolicy policy = artifact::QuantPolicy::challenge_default();
+    quant::QuantPolicy policy = quant::QuantPolicy::challenge_default();
     policy.bits = bits;
-    a.tensors = {artifact::encode_tensor("tok_emb.weight", {300, 240}, big.data(), policy),
-                 artifact::encode_tensor("blocks.0.attn_scale", {16}, small.data(), policy),
-                 artifact::encode_tensor("blocks.0.other", {4, 4}, small.data(), policy)};
+    a.tensors = {quant::encode_tensor("tok_emb.weight", {300, 240}, big.data(), policy),
+                 quant::encode_tensor("blocks.0.attn_scale", {16}, small.data(), policy),
+                 quant::encode_tensor("blocks.0.other", {4, 4}, small.data(), policy)};
     for (const std::string& codec : artifact::codec_names()) {
       const std::string bytes = artifact::serialize_artifact(a, artifact::parse_codec(codec), bits < 8);
       write_file_atomic(dir / ("int" + std::to_string(bits) + "." + codec), bytes);

@@ -18,6 +18,8 @@
 namespace dg::artifact {
 namespace {
 
+using namespace dg::quant;
+
 std::vector<float> random_values(int64_t n, uint64_t seed, double std = 0.1) {
   Rng rng(seed);
   std::vector<float> v(static_cast<size_t>(n));
@@ -88,7 +90,7 @@ void reseal(std::string& bytes) {
 TEST(ArtifactContainer, RoundTripsBitExactForEveryCodecAndWidth) {
   for (int bits : {8, 6, 4}) {
     const Artifact original = sample_artifact(bits);
-    for (Codec codec : {Codec::Zlib, Codec::Zstd, Codec::Lzma}) {
+    for (Codec codec : all_codecs()) {
       for (bool bitpack : {true, false}) {
         SCOPED_TRACE(std::string(codec_name(codec)) + " bits " + std::to_string(bits) + (bitpack ? " packed" : ""));
         ArtifactSizes sizes;
@@ -111,6 +113,39 @@ TEST(ArtifactContainer, RoundTripsBitExactForEveryCodecAndWidth) {
   serialize_artifact(sample_artifact(6), Codec::Zlib, true, &packed);
   serialize_artifact(sample_artifact(6), Codec::Zlib, false, &loose);
   EXPECT_LT(packed.payload_bytes, loose.payload_bytes);
+}
+
+TEST(ArtifactContainer, BestKeepsTheSmallestCodecAndRecordsIt) {
+  const Artifact original = sample_artifact(6);
+  ArtifactSizes best;
+  const std::string bytes = serialize_artifact(original, CodecChoice::parse("best"), false, &best);
+  for (Codec codec : all_codecs()) {
+    ArtifactSizes one;
+    serialize_artifact(original, codec, false, &one);
+    EXPECT_LE(best.file_bytes, one.file_bytes) << codec_name(codec);
+  }
+  const Artifact back = parse_artifact(bytes, "best.art");
+  EXPECT_EQ(back.codec, best.codec);
+  expect_same_tensors(original, back);
+  EXPECT_EQ(CodecChoice::parse("best").name(), "best");
+  EXPECT_EQ(CodecChoice::parse("brotli").name(), "brotli");
+  EXPECT_THROW(CodecChoice::parse("bzip2"), Error);
+}
+
+TEST(ArtifactContainer, DamagedBrotliPayloadsAreRefused) {
+  const std::string good = serialize_artifact(sample_artifact(8), Codec::Brotli, false);
+  ASSERT_EQ(error_of(good), "");
+  // Cut the compressed stream short but keep the header and checksum consistent with the cut.
+  std::string cut = good.substr(0, good.size() - 4 - 20);
+  put_u32(cut, 24, static_cast<uint32_t>(cut.size() - 32));
+  for (int i = 4; i < 8; ++i) cut[24 + i] = 0;
+  cut.append(4, '\0');
+  reseal(cut);
+  EXPECT_NE(error_of(cut).find("brotli payload is corrupt"), std::string::npos) << error_of(cut);
+  std::string garbage = good;
+  for (size_t i = 32; i < 64; ++i) garbage[i] = static_cast<char>(0x5A);
+  reseal(garbage);
+  EXPECT_NE(error_of(garbage).find("brotli payload"), std::string::npos) << error_of(garbage);
 }
 
 TEST(ArtifactContainer, FilesOnDiskRoundTrip) {

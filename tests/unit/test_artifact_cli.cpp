@@ -6,7 +6,11 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 
+#include "core/rng.h"
+#include "model/model_factory.h"
+#include "model/settings.h"
 #include "shard_fixtures.h"
+#include "train/checkpoint.h"
 #include "test_support.h"
 
 namespace dg {
@@ -148,14 +152,28 @@ TEST_F(ArtifactCli, DamagedArtifactsAndMismatchedConfigsFailClearly) {
   EXPECT_TRUE(contains(mismatch.output, "config mismatch")) << mismatch.output;
 }
 
+// A gpt of 12 x 512 whose weights are uniform noise: about 22 M parameters that int8 cannot compress below
+// 16 MB, so the artifact alone is over the cap.
+fs::path write_oversize_checkpoint(const fs::path& path) {
+  RunConfigSources sources;
+  sources.preset = "gpt";
+  sources.assignments = {"num_layers=12"};
+  const Config config = resolve_run_config(sources);
+  const ParamLayout layout = model_layout(config);
+  std::vector<float> host(static_cast<size_t>(layout.buffer_elements()));
+  Rng rng(7);
+  for (float& v : host) v = static_cast<float>(2.0 * rng.uniform() - 1.0);  // U(-1, 1): every int8 level alike (scale floor 1/127)
+  std::vector<CheckpointTensor> tensors;
+  for (const ParamSpec& spec : layout.specs()) tensors.push_back({spec.name, spec.shape, host.data() + spec.offset});
+  CheckpointMeta meta;
+  meta.config = config.values();
+  save_checkpoint(path, tensors, meta);
+  return path;
+}
+
 TEST_F(ArtifactCli, OversizeSubmissionsNeedAllowOversize) {
-  // A source tree whose code alone is over the cap (a sparse 16 MB file).
-  const fs::path tree = dir_->path() / "bigtree";
-  test::write_text(tree / "CMakeLists.txt", "project(x)\n");
-  test::write_text(tree / "src/big.cpp", "");
-  fs::resize_file(tree / "src/big.cpp", 16'000'000);
-  const std::string base = "pack --checkpoint " + test::quoted(run("final_model.safetensors")) + " --source-root " +
-                           test::quoted(tree) + " --out " + test::quoted(dir_->path() / "big.art");
+  const fs::path checkpoint = write_oversize_checkpoint(dir_->path() / "big.safetensors");
+  const std::string base = "pack --checkpoint " + test::quoted(checkpoint) + " --out " + test::quoted(dir_->path() / "big.art");
   const auto refused = test::run_dartgolf(base);
   EXPECT_EQ(refused.exit_code, 1) << refused.output;
   EXPECT_TRUE(contains(refused.output, "over the challenge's cap of 16000000 bytes")) << refused.output;
@@ -164,6 +182,83 @@ TEST_F(ArtifactCli, OversizeSubmissionsNeedAllowOversize) {
   EXPECT_EQ(allowed.exit_code, 0) << allowed.output;
   EXPECT_TRUE(contains(allowed.output, "WARNING: over the cap")) << allowed.output;
   EXPECT_TRUE(fs::exists(dir_->path() / "big.art"));
+}
+
+TEST_F(ArtifactCli, ArtifactsOfEverySchemeLoadAndScore) {
+  struct Scheme {
+    const char* flags;
+    const char* prefix;  // of the round-trip line eval prints
+  };
+  for (const Scheme& s : {Scheme{"--codec brotli --bits 6", "int6_brotli"},
+                          Scheme{"--codec best --bits 5 --set artifact_clip=sdclip", "int5_"},
+                          Scheme{"--codec lzma --bits 6 --set artifact_quantizer=gptq --set artifact_embed_bits=8"
+                                 " --set gptq_calibration_tokens=512",
+                                 "gptq_int6_lzma"},
+                          Scheme{"--codec zstd --bits 4 --set artifact_quantizer=gptq --set artifact_clip=sdclip"
+                                 " --set artifact_sdclip_k=6 --set gptq_calibration_tokens=256",
+                                 "gptq_int4_zstd"}}) {
+    SCOPED_TRACE(s.flags);
+    const fs::path out = dir_->path() / "scheme.art";
+    const auto pack = test::run_dartgolf("pack --checkpoint " + test::quoted(run("final_model.safetensors")) + " --out " +
+                                         test::quoted(out) + " " + s.flags);
+    ASSERT_EQ(pack.exit_code, 0) << pack.output;
+    const bool gptq = contains(s.flags, "gptq");
+    EXPECT_EQ(contains(pack.output, "gptq_calibration tokens:"), gptq) << pack.output;
+    EXPECT_EQ(contains(pack.output, "gptq_tensors:1"), gptq) << pack.output;  // the embedding: the only per-row matrix
+    const auto eval = test::run_dartgolf("eval --artifact " + test::quoted(out));
+    ASSERT_EQ(eval.exit_code, 0) << eval.output;
+    const std::string bpb = last_match(eval.output, std::string("final_") + s.prefix + "[a-z]*_roundtrip_exact val_loss:[0-9.]+ val_bpb:([0-9.]+)");
+    ASSERT_FALSE(bpb.empty()) << eval.output;
+    EXPECT_GT(std::stod(bpb), 0.0);
+    EXPECT_LT(std::stod(bpb), 20.0);
+  }
+  // An embedding width of its own is stored per tensor.
+  const fs::path mixed = dir_->path() / "mixed.art";
+  ASSERT_EQ(test::run_dartgolf("pack --checkpoint " + test::quoted(run("final_model.safetensors")) + " --out " +
+                               test::quoted(mixed) + " --bits 5 --set artifact_embed_bits=7").exit_code, 0);
+  const auto inspect = test::run_dartgolf("inspect " + test::quoted(mixed));
+  EXPECT_TRUE(contains(inspect.output, "tok_emb.weight [1024, 80] int_per_row bits:7")) << inspect.output;
+}
+
+int64_t number_after(const std::string& text, const std::string& label) {
+  const std::string digits = last_match(text, label + "([0-9,]+)");
+  std::string plain;
+  for (char c : digits)
+    if (c != ',') plain += c;
+  return plain.empty() ? -1 : std::stoll(plain);
+}
+
+TEST_F(ArtifactCli, PlanMeasuresGroupsAndEstimatesWhatFits) {
+  const auto plan = test::run_dartgolf("pack --plan --checkpoint " + test::quoted(run("final_model.safetensors")) +
+                                       " --bits 6 --codec brotli");
+  ASSERT_EQ(plan.exit_code, 0) << plan.output;
+  EXPECT_TRUE(contains(plan.output, "measured")) << plan.output;
+  EXPECT_TRUE(contains(plan.output, "| embedding int_per_row | 1 | 81,920 | int6 |")) << plan.output;
+  EXPECT_TRUE(contains(plan.output, "| num_layers | model_dim | parameters |")) << plan.output;
+  // The estimate for the checkpoint's own shape is close to the artifact pack then writes.
+  const int64_t estimate = number_after(plan.output, "this shape at the scheme: estimated artifact ");
+  const fs::path out = dir_->path() / "plan.art";
+  const auto pack = test::run_dartgolf("pack --checkpoint " + test::quoted(run("final_model.safetensors")) + " --out " +
+                                       test::quoted(out) + " --bits 6 --codec brotli");
+  ASSERT_EQ(pack.exit_code, 0) << pack.output;
+  const auto actual = static_cast<int64_t>(fs::file_size(out));
+  EXPECT_NEAR(static_cast<double>(estimate), static_cast<double>(actual), 0.1 * static_cast<double>(actual))
+      << plan.output;
+  // Every listed shape fits the cap by the estimate.
+  const std::regex total_column(R"(\| [0-9,]+ \| ([0-9,]+) \|\n)");
+  for (auto it = std::sregex_iterator(plan.output.begin(), plan.output.end(), total_column);
+       it != std::sregex_iterator(); ++it) {
+    std::string plain;
+    for (char c : (*it)[1].str())
+      if (c != ',') plain += c;
+    EXPECT_LE(std::stoll(plain), 16'000'000) << plan.output;
+  }
+
+  const auto preset = test::run_dartgolf("pack --plan --preset tiny --bits 6 --set artifact_clip=sdclip");
+  ASSERT_EQ(preset.exit_code, 0) << preset.output;
+  EXPECT_TRUE(contains(preset.output, "preset tiny")) << preset.output;
+  EXPECT_TRUE(contains(preset.output, "estimated")) << preset.output;
+  EXPECT_TRUE(contains(preset.output, "int6 sdclip12.85")) << preset.output;
 }
 
 TEST_F(ArtifactCli, InspectReportsCheckpointsAndArtifacts) {

@@ -6,7 +6,7 @@
 
 #include <cmath>
 
-#include "artifact/quantizer.h"
+#include "quant/quantizer.h"
 #include "backend/backend.h"
 #include "backend/cpu/ops_dart.h"
 #include "core/error.h"
@@ -176,7 +176,7 @@ TEST(CpuDartFakeQuant, FloatClipMatchesTheArtifactQuantizersTorchQuantile) {
     std::vector<float> row = to_float(random_vector(cols, 21 + cols, -0.2, 0.2)), scratch(cols);
     std::vector<float> artifact_scratch;
     EXPECT_EQ(cpu::quantile_abs(row.data(), cols, 99.99984 / 100.0, scratch.data()),
-              artifact::clip_quantile_abs(row.data(), cols, artifact_scratch))
+              quant::clip_quantile_abs(row.data(), cols, artifact_scratch))
         << cols << " columns";
   }
 }

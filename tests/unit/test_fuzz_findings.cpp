@@ -9,6 +9,7 @@
 #include "test_support.h"
 #include "train/checkpoint.h"
 #include "train/safetensors.h"
+#include "train/train_checkpoint.h"
 
 namespace dg {
 namespace {
@@ -58,6 +59,18 @@ TEST(FuzzFindings, HeaderAndStoredConfigNumberOverflow) {
                     {{"format", kCheckpointFormat}, {"config", "{\"adam_eps\": 1e999}"}, {"step", "1"}});
   EXPECT_NE(error_text([&] { load_checkpoint(dir / "c.safetensors"); })
                 .find("checkpoint metadata \"config\" is not valid JSON: number overflow"),
+            std::string::npos);
+}
+
+// fuzz_checkpoint: a resumable checkpoint whose random-generator word is 16 characters but not hex
+// ended the process in std::stoull ("terminate called ... std::invalid_argument").
+TEST(FuzzFindings, TrainStateWithANonHexWord) {
+  TrainState state;
+  state.model_rng = RngState{};
+  nlohmann::json j = train_state_to_json(state);
+  j["model_rng"]["words"][2] = "0000zzzz00000000";
+  EXPECT_NE(error_text([&] { train_state_from_json(j, "c.safetensors"); })
+                .find("c.safetensors: train_state rng word is not a 16-digit hex word"),
             std::string::npos);
 }
 

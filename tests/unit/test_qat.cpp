@@ -7,7 +7,8 @@
 #include <cstring>
 
 #include "artifact/artifact.h"
-#include "artifact/fp16.h"
+#include "quant/fake_quant.h"
+#include "quant/fp16.h"
 #include "artifact/model_artifact.h"
 #include "core/error.h"
 #include "model/model_factory.h"
@@ -76,7 +77,7 @@ TEST(Qat, ForwardEqualsArtifactEvalExactly) {
 
   // The QAT weights are the artifact's weights, every tensor, bit for bit.
   std::vector<float> fake(master.size());
-  fake_quantize_parameters(f.model->layout(), artifact::QuantPolicy::from_config(f.config), master.data(), fake.data());
+  fake_quantize_parameters(f.model->layout(), quant::QuantPolicy::from_config(f.config), master.data(), fake.data());
   const std::vector<float> loaded_params = f.host(evaluated->params());
   for (const ParamSpec& spec : f.model->layout().specs())
     EXPECT_EQ(std::memcmp(fake.data() + spec.offset, loaded_params.data() + spec.offset, 4 * spec.numel()), 0) << spec.name;
@@ -101,7 +102,7 @@ TEST(Qat, GradientsPassStraightThroughIntoTheMasterGrads) {
   // Reference: a plain model whose parameters ARE the fake-quantized weights.
   const std::vector<float> master = f.host(f.model->params());
   std::vector<float> fake(master.size());
-  fake_quantize_parameters(f.model->layout(), artifact::QuantPolicy::from_config(f.config), master.data(), fake.data());
+  fake_quantize_parameters(f.model->layout(), quant::QuantPolicy::from_config(f.config), master.data(), fake.data());
   auto plain = make_model(f.config, *f.backend, kRows, kSeq);
   f.backend->copy_from_host(plain->params(), fake.data());
   f.backend->fill(plain->grads(), 0.0f);
@@ -144,21 +145,21 @@ TEST(Qat, NoisyVariantAddsAtMostHalfAStepAroundTheClippedWeight) {
   const float* w = master.data() + spec.offset;
   std::vector<float> noisy(static_cast<size_t>(spec.numel())), again(noisy.size()), rounded(noisy.size());
   Rng a(1), b(1);
-  const artifact::QuantPolicy policy = artifact::QuantPolicy::from_config(f.config);
-  artifact::fake_quantize_tensor(spec.name, spec.shape, w, policy, noisy.data(), &a);
-  artifact::fake_quantize_tensor(spec.name, spec.shape, w, policy, again.data(), &b);
-  artifact::fake_quantize_tensor(spec.name, spec.shape, w, policy, rounded.data());
+  const quant::QuantPolicy policy = quant::QuantPolicy::from_config(f.config);
+  quant::fake_quantize_tensor(spec.name, spec.shape, w, policy, noisy.data(), &a);
+  quant::fake_quantize_tensor(spec.name, spec.shape, w, policy, again.data(), &b);
+  quant::fake_quantize_tensor(spec.name, spec.shape, w, policy, rounded.data());
   EXPECT_TRUE(same_bits(noisy, again)) << "same seed, same noise";
 
   std::vector<int8_t> q(noisy.size());
   std::vector<uint16_t> scales(static_cast<size_t>(spec.rows()));
-  artifact::quantize_per_row(w, spec.rows(), spec.cols(), 8, q.data(), scales.data());
+  quant::quantize_per_row(w, spec.rows(), spec.cols(), 8, q.data(), scales.data());
   double mean_offset = 0.0;
   int64_t differs = 0;
   std::vector<float> scratch;
   for (int64_t r = 0; r < spec.rows(); ++r) {
-    const float scale = artifact::half_bits_to_float(scales[static_cast<size_t>(r)]);
-    const float clip = artifact::clip_quantile_abs(w + r * spec.cols(), spec.cols(), scratch);
+    const float scale = quant::half_bits_to_float(scales[static_cast<size_t>(r)]);
+    const float clip = quant::clip_quantile_abs(w + r * spec.cols(), spec.cols(), scratch);
     for (int64_t c = 0; c < spec.cols(); ++c) {
       const size_t i = static_cast<size_t>(r * spec.cols() + c);
       const float clipped = std::max(std::min(w[i], clip), -clip);
@@ -177,7 +178,7 @@ TEST(Qat, NoisyVariantAddsAtMostHalfAStepAroundTheClippedWeight) {
   fake_quantize_parameters(f.model->layout(), policy, master.data(), all.data(), &c);
   fake_quantize_parameters(f.model->layout(), policy, master.data(), plain.data());
   for (const ParamSpec& s : f.model->layout().specs()) {
-    if (artifact::choose_encoding(s.name, s.shape, policy) == artifact::Encoding::IntPerRow) continue;
+    if (quant::choose_encoding(s.name, s.shape, policy) == quant::Encoding::IntPerRow) continue;
     EXPECT_EQ(std::memcmp(all.data() + s.offset, plain.data() + s.offset, 4 * s.numel()), 0) << s.name;
   }
 }

@@ -11,14 +11,19 @@
 #include <limits>
 
 #include "artifact/bitpack.h"
-#include "artifact/fp16.h"
-#include "artifact/quantizer.h"
+#include "quant/fp16.h"
+#include "quant/fake_quant.h"
+#include "quant/quantizer.h"
 #include "core/error.h"
 #include "core/rng.h"
 #include "test_support.h"
 
-namespace dg::artifact {
+namespace dg::quant {
 namespace {
+
+using artifact::pack_signed;
+using artifact::packed_size;
+using artifact::unpack_signed;
 
 // fp32(0.9999984) = 1 − 27·2^-24, so for n values the interpolation rank is (n − 1)(1 − 27·2^-24).
 constexpr float kOneMinusQ = 27.0f * 0x1p-24f;
@@ -400,4 +405,4 @@ TEST(QuantizerVsTorch, RandomRowsMatchBitForBit) {
 }
 
 }  // namespace
-}  // namespace dg::artifact
+}  // namespace dg::quant

@@ -35,9 +35,13 @@ SubmissionInfo sample_info(const std::filesystem::path& log) {
   info.steps = 13780;
   info.train_tokens = 7224688640;
   info.hardware = "cuda backend, 8xH100";
-  info.artifact_file = "final_model.int8.zlib";
-  info.code_files = 120;
-  info.code_rule = "CMakeLists.txt + src/**";
+  info.artifact_path = log.parent_path() / "final_model.int8.zlib";
+  info.code_archive.format = "xz";
+  info.code_archive.file_name = "code.tar.xz";
+  info.code_archive.bytes = "xz archive bytes";
+  info.code_archive.source_bytes = 640123;
+  info.code_archive.files = {{"CMakeLists.txt", 10}, {"src/a.cpp", 640113}};
+  info.quantization = "gptq int6 sdclip12.85";
   info.train_log = log;
   return info;
 }
@@ -66,8 +70,12 @@ TEST(Submission, DatesAreUtcIso8601) {
 TEST(Submission, FolderHoldsReadmeJsonAndTheTrainLog) {
   test::TempDir dir;
   test::write_text(dir / "run/train_log.txt", "step:1/1 val_loss:1.0 val_bpb:2.0\n");
+  test::write_text(dir / "run/final_model.int8.zlib", "artifact bytes");
   const SubmissionInfo info = sample_info(dir / "run/train_log.txt");
   write_submission(dir / "records/2026_ada", info);
+  // The two counted files sit in the folder.
+  EXPECT_EQ(test::read_text(dir / "records/2026_ada/final_model.int8.zlib"), "artifact bytes");
+  EXPECT_EQ(test::read_text(dir / "records/2026_ada/code.tar.xz"), "xz archive bytes");
   EXPECT_EQ(test::read_text(dir / "records/2026_ada/train.log"), "step:1/1 val_loss:1.0 val_bpb:2.0\n");
   const auto json = nlohmann::json::parse(test::read_text(dir / "records/2026_ada/submission.json"));
   EXPECT_EQ(json["author"], "Ada Example");
@@ -75,7 +83,9 @@ TEST(Submission, FolderHoldsReadmeJsonAndTheTrainLog) {
   const std::string readme = test::read_text(dir / "records/2026_ada/README.md");
   for (const char* fact : {"1.22436570", "17,059,912 parameters", "Steps: 13,780", "7,224,688,640",
                            "cuda backend, 8xH100", "15,815,847 bytes", "47,642 bytes", "15,863,489 bytes",
-                           "MODEL_DIM=512", "+0.00716570", "final_model.int8.zlib"})
+                           "MODEL_DIM=512", "+0.00716570", "final_model.int8.zlib", "code.tar.xz",
+                           "2 files", "640,123 bytes of source", "gptq int6 sdclip12.85",
+                           "build/dartgolf_submission eval --artifact final_model.int8.zlib"})
     EXPECT_NE(readme.find(fact), std::string::npos) << fact << " missing from\n" << readme;
 
   SubmissionInfo no_log = info;

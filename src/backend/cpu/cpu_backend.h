@@ -11,7 +11,7 @@
 
 namespace dg {
 
-class CpuBackend final : public Backend {
+class CpuBackend : public Backend {
  public:
   Device device() const override { return Device::CPU; }
   const char* name() const override { return "cpu"; }

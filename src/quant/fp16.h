@@ -7,7 +7,7 @@
 #include <bit>
 #include <cstdint>
 
-namespace dg::artifact {
+namespace dg::quant {
 
 inline uint16_t float_to_half_bits(float value) {
   const uint32_t bits = std::bit_cast<uint32_t>(value);
@@ -51,4 +51,4 @@ inline float half_bits_to_float(uint16_t half) {
 // The float a value becomes after a round trip through fp16.
 inline float round_to_half(float value) { return half_bits_to_float(float_to_half_bits(value)); }
 
-}  // namespace dg::artifact
+}  // namespace dg::quant
