@@ -5,6 +5,8 @@ namespace dg::cuda {
 namespace {
 
 // One thread per output: its chunks in order, so the sum's rounding depends on the shape alone.
+// (Up to 256 dependent adds per thread: latency-bound when the outputs are few. A warp per output
+// summing its chunks by a fixed tree would be faster, and as deterministic.)
 __global__ void finish_column_sums_kernel(float* out, const float* partials, int64_t chunks, int64_t count,
                                           float factor) {
   for (int64_t o = global_index(); o < count; o += global_stride()) {
