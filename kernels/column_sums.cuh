@@ -1,6 +1,7 @@
 // What the row-wise ops of ops_elementwise.cu, ops_dart.cu and ops_blocks.cu share: the mapping of
-// a [rows, cols] matrix onto 32 × 8-thread blocks, a warp sum in a fixed order, and deterministic
-// column sums (Σ over rows for every column: the gradients of per-feature parameters).
+// a [rows, cols] matrix onto 32 × 8-thread blocks, and deterministic column sums (Σ over rows for
+// every column: the gradients of per-feature parameters). Their warp-per-(row, head) kernels use
+// warp_rows.cuh.
 //
 // Column sums never use float atomics (their order, hence their rounding, changes from run to
 // run). Pass 1 (a kernel of the op, through sum_column_chunk) splits the rows into chunks fixed by
@@ -45,24 +46,6 @@ __device__ inline int64_t tile_col() { return static_cast<int64_t>(blockIdx.x) *
 __device__ inline int64_t tile_col_stride() { return static_cast<int64_t>(gridDim.x) * kTileCols; }
 __device__ inline int64_t tile_row() { return static_cast<int64_t>(blockIdx.y) * kTileRows + threadIdx.y; }
 __device__ inline int64_t tile_row_stride() { return static_cast<int64_t>(gridDim.y) * kTileRows; }
-
-// ---- one warp per item ---------------------------------------------------------------------------
-// Kernels that give each (row, head) or (row, group) to a warp launch kThreads-thread blocks on
-// warp_grid(items) and loop `for (item = global_warp(); item < items; item += warp_stride())`, a
-// loop every lane of a warp runs the same number of times (the shuffles need all 32 lanes).
-inline constexpr int kWarp = 32;
-inline dim3 warp_grid(int64_t items) { return grid_for(items * kWarp); }
-__device__ inline int lane_id() { return static_cast<int>(threadIdx.x % kWarp); }
-__device__ inline int64_t global_warp() { return global_index() / kWarp; }
-__device__ inline int64_t warp_stride() { return global_stride() / kWarp; }
-
-// Σ v over the 32 lanes in a fixed tree order; the total is lane 0's (the other lanes hold parts).
-__device__ inline float warp_sum(float v) {
-  for (int offset = kWarp / 2; offset > 0; offset /= 2) v += __shfl_down_sync(0xffffffffu, v, offset);
-  return v;
-}
-// The warp sum, handed to every lane.
-__device__ inline float warp_sum_all(float v) { return __shfl_sync(0xffffffffu, warp_sum(v), 0); }
 
 // ---- deterministic column sums ---------------------------------------------------------------------
 // The CudaBackend::scratch slot these ops take their partial sums from (matmul uses slots 0 and 1).

@@ -19,6 +19,7 @@
 #include "cuda_check.cuh"
 #include "dialect.cuh"
 #include "grid.cuh"
+#include "warp_rows.cuh"
 
 namespace dg::cuda {
 
@@ -109,23 +110,23 @@ __device__ inline float daam_gate_value(float xv, float mu, float rs, const floa
 __global__ void daam_forward_kernel(float* out, float* mean, float* rstd, const float* x, const float* offset,
                                     const float* scale, const float* pi, float eps, bool residual, DaamShape s) {
   const int64_t g = s.groups, N = s.gaussians, m = s.dim / s.groups, items = s.rows * g;
-  for (int64_t item = global_warp(); item < items; item += warp_stride()) {
+  for (int64_t item = global_warp(); item < items; item += warp_count()) {
     const int64_t grp = item % g, base = (item / g) * s.dim + grp * m;
     const float* xg = x + base;
     float sum = 0.0f;
-    for (int64_t f = lane_id(); f < m; f += kWarp) sum += xg[f];
-    const float mu = warp_sum_all(sum) / static_cast<float>(m);
+    for (int64_t f = warp_lane(); f < m; f += kWarpSize) sum += xg[f];
+    const float mu = warp_sum(sum) / static_cast<float>(m);
     float sq = 0.0f;
-    for (int64_t f = lane_id(); f < m; f += kWarp) {
+    for (int64_t f = warp_lane(); f < m; f += kWarpSize) {
       const float c = xg[f] - mu;
       sq += c * c;
     }
-    const float rs = 1.0f / sqrtf(warp_sum_all(sq) / static_cast<float>(m) + eps);
-    if (lane_id() == 0) {
+    const float rs = 1.0f / sqrtf(warp_sum(sq) / static_cast<float>(m) + eps);
+    if (warp_lane() == 0) {
       mean[item] = mu;
       rstd[item] = rs;
     }
-    for (int64_t f = lane_id(); f < m; f += kWarp) {
+    for (int64_t f = warp_lane(); f < m; f += kWarpSize) {
       const float xv = xg[f];
       const float gate = daam_gate_value(xv, mu, rs, offset + grp * N, scale + grp * N, pi + grp * N, N);
       out[base + f] = residual ? xv + xv * gate : xv * gate;
@@ -136,14 +137,14 @@ __global__ void daam_forward_kernel(float* out, float* mean, float* rstd, const 
 __global__ void daam_density_kernel(float* density, const float* x, const float* mean, const float* rstd,
                                     const float* offset, const float* scale, const float* pi, DaamShape s) {
   const int64_t g = s.groups, N = s.gaussians, m = s.dim / s.groups, items = s.rows * g;
-  for (int64_t item = global_warp(); item < items; item += warp_stride()) {
+  for (int64_t item = global_warp(); item < items; item += warp_count()) {
     const int64_t grp = item % g, base = (item / g) * s.dim + grp * m;
     const float mu = mean[item], rs = rstd[item];
     float total = 0.0f;
-    for (int64_t f = lane_id(); f < m; f += kWarp)
+    for (int64_t f = warp_lane(); f < m; f += kWarpSize)
       total += daam_gate_value(x[base + f], mu, rs, offset + grp * N, scale + grp * N, pi + grp * N, N);
     total = warp_sum(total);
-    if (lane_id() == 0) density[item] = total / static_cast<float>(m);
+    if (warp_lane() == 0) density[item] = total / static_cast<float>(m);
   }
 }
 
@@ -157,7 +158,7 @@ __global__ void daam_backward_kernel(float* dx, float* parts, const float* dout,
                                      bool residual, DaamShape s) {
   const int64_t g = s.groups, N = s.gaussians, m = s.dim / s.groups, items = s.rows * g;
   const float res = residual ? 1.0f : 0.0f, inv_m = 1.0f / static_cast<float>(m);
-  for (int64_t item = global_warp(); item < items; item += warp_stride()) {
+  for (int64_t item = global_warp(); item < items; item += warp_count()) {
     const int64_t grp = item % g, base = (item / g) * s.dim + grp * m;
     const float* xg = x + base;
     const float* dg = dout + base;
@@ -169,7 +170,7 @@ __global__ void daam_backward_kernel(float* dx, float* parts, const float* dout,
     for (int64_t j = 0; j < N; ++j) {
       const float centre = mu + off[j], c = sc[j];
       float d_off = 0.0f, d_sc = 0.0f, d_pi = 0.0f;
-      for (int64_t f = lane_id(); f < m; f += kWarp) {
+      for (int64_t f = warp_lane(); f < m; f += kWarpSize) {
         const float e = gaussian_term(xg[f], mu, rs, off[j], c);
         const float gx = dg[f] * xg[f];  // ∂L/∂gate_f
         const float t = gx * pg[j] * e;
@@ -184,7 +185,7 @@ __global__ void daam_backward_kernel(float* dx, float* parts, const float* dout,
       d_off = warp_sum(d_off);
       d_sc = warp_sum(d_sc);
       d_pi = warp_sum(d_pi);
-      if (lane_id() == 0) {
+      if (warp_lane() == 0) {
         float* p = parts + (item * N + j) * 3;
         p[0] = d_off;
         p[1] = d_sc;
@@ -193,9 +194,9 @@ __global__ void daam_backward_kernel(float* dx, float* parts, const float* dout,
     }
     // μ enters every u with −rstd; rstd = (σ² + eps)^(−1/2) ⇒ ∂rstd/∂σ² = −rstd³/2, and
     // ∂σ²/∂x_f = 2(x_f − μ)/m (its μ path vanishes: Σ_f (x_f − μ) = 0).
-    const float d_mu = -rs * warp_sum_all(sum_du);
-    const float d_var = -0.5f * warp_sum_all(d_rs) * rs * rs * rs;
-    for (int64_t f = lane_id(); f < m; f += kWarp) {
+    const float d_mu = -rs * warp_sum(sum_du);
+    const float d_var = -0.5f * warp_sum(d_rs) * rs * rs * rs;
+    for (int64_t f = warp_lane(); f < m; f += kWarpSize) {
       const float xv = xg[f];
       const float gx = dg[f] * xv;
       float gate = 0.0f, local = 0.0f;  // local: ∂L/∂x through the Gaussians' u, summed over j in order
@@ -242,16 +243,16 @@ __global__ void head_gate_forward_kernel(float* out, const float* x, const float
 // One warp per (row, head): it owns dgate[row, head], so no sum crosses warps.
 __global__ void head_gate_backward_kernel(float* dx, float* dgate, const float* dout, const float* x, const float* gate,
                                           float gain, int64_t count, int64_t head_dim) {
-  for (int64_t rh = global_warp(); rh < count; rh += warp_stride()) {
+  for (int64_t rh = global_warp(); rh < count; rh += warp_count()) {
     const float factor = gain * gate[rh];
     const int64_t base = rh * head_dim;
     float total = 0.0f;
-    for (int64_t d = lane_id(); d < head_dim; d += kWarp) {
+    for (int64_t d = warp_lane(); d < head_dim; d += kWarpSize) {
       dx[base + d] += dout[base + d] * factor;
       total += dout[base + d] * x[base + d];
     }
     total = warp_sum(total);
-    if (lane_id() == 0) dgate[rh] += gain * total;
+    if (warp_lane() == 0) dgate[rh] += gain * total;
   }
 }
 
@@ -352,7 +353,7 @@ void CudaBackend::daam_gate_forward(const Tensor& out, const Tensor& mean, const
   if (s.rows == 0) return;
   auto* pi = static_cast<float*>(scratch(kReductionScratchSlot, s.groups * s.gaussians * sizeof(float)));
   launch<daam_mixture_kernel>(grid_for(s.groups), kThreads, 0, stream(), pi, optional_data(mix), s.groups, s.gaussians);
-  launch<daam_forward_kernel>(warp_grid(s.rows * s.groups), kThreads, 0, stream(), out.f32(), mean.f32(), rstd.f32(),
+  launch<daam_forward_kernel>(grid_for(s.rows * s.groups * kWarpSize), kThreads, 0, stream(), out.f32(), mean.f32(), rstd.f32(),
                               x.f32(), offset.f32(), scale.f32(), pi, eps, residual, s);
 }
 
@@ -388,7 +389,7 @@ void CudaBackend::daam_gate_backward(const Tensor& dx, const Tensor& doffset, co
   float* partials = parts + items * s.gaussians * 3;
   float* sums = partials + plan.partial_count();
   launch<daam_mixture_kernel>(grid_for(s.groups), kThreads, 0, stream(), pi, optional_data(mix), s.groups, s.gaussians);
-  launch<daam_backward_kernel>(warp_grid(items), kThreads, 0, stream(), dx.f32(), parts, dout.f32(), x.f32(), mean.f32(),
+  launch<daam_backward_kernel>(grid_for(items * kWarpSize), kThreads, 0, stream(), dx.f32(), parts, dout.f32(), x.f32(), mean.f32(),
                                rstd.f32(), offset.f32(), scale.f32(), pi, residual, s);
   // parts viewed as [rows, g·N·3]: row r holds its groups' (d offset, d scale, d π) triples.
   DG_CUDA_CHECK(cudaMemsetAsync(sums, 0, params * 3 * sizeof(float), stream()));
@@ -408,7 +409,7 @@ void CudaBackend::daam_density_forward(const Tensor& density, const Tensor& x, c
   if (s.rows == 0) return;
   auto* pi = static_cast<float*>(scratch(kReductionScratchSlot, s.groups * s.gaussians * sizeof(float)));
   launch<daam_mixture_kernel>(grid_for(s.groups), kThreads, 0, stream(), pi, optional_data(mix), s.groups, s.gaussians);
-  launch<daam_density_kernel>(warp_grid(s.rows * s.groups), kThreads, 0, stream(), density.f32(), x.f32(), mean.f32(),
+  launch<daam_density_kernel>(grid_for(s.rows * s.groups * kWarpSize), kThreads, 0, stream(), density.f32(), x.f32(), mean.f32(),
                               rstd.f32(), offset.f32(), scale.f32(), pi, s);
 }
 
@@ -441,7 +442,7 @@ void CudaBackend::head_gate_backward(const Tensor& dx, const Tensor& dgate, cons
   require_disjoint(op, "dgate", dgate, "dout", dout);
   const int64_t count = s.rows * s.heads;
   if (count == 0) return;
-  launch<head_gate_backward_kernel>(warp_grid(count), kThreads, 0, stream(), dx.f32(), dgate.f32(), dout.f32(), x.f32(),
+  launch<head_gate_backward_kernel>(grid_for(count * kWarpSize), kThreads, 0, stream(), dx.f32(), dgate.f32(), dout.f32(), x.f32(),
                                     gate.f32(), gain, count, s.head_dim);
 }
 

@@ -18,6 +18,7 @@
 #include "cuda_backend_impl.h"
 #include "dialect.cuh"
 #include "grid.cuh"
+#include "warp_rows.cuh"
 
 namespace dg::cuda {
 
@@ -149,19 +150,19 @@ __global__ void diff_combine_forward_kernel(float* out, const float* a, const fl
 __global__ void diff_combine_backward_kernel(float* da, float* dlambda, float* dots, const float* dout, const float* a,
                                              const float* lambda, DiffCombineShape s) {
   const int64_t H = s.heads, hd = s.head_dim, count = s.rows * H;
-  for (int64_t ri = global_warp(); ri < count; ri += warp_stride()) {
+  for (int64_t ri = global_warp(); ri < count; ri += warp_count()) {
     const int64_t r = ri / H, i = ri % H;
     const float lam = s.per_row_lambda ? lambda[ri] : lambda[i];
     const int64_t off1 = (r * 2 * H + first_of_pair(i, s)) * hd, off2 = (r * 2 * H + second_of_pair(i, s)) * hd;
     const float* g = dout + ri * hd;
     float dot = 0.0f;
-    for (int64_t d = lane_id(); d < hd; d += kWarp) {
+    for (int64_t d = warp_lane(); d < hd; d += kWarpSize) {
       da[off1 + d] += g[d];
       da[off2 + d] -= lam * g[d];
       dot += a[off2 + d] * g[d];
     }
     dot = warp_sum(dot);
-    if (lane_id() != 0) continue;
+    if (warp_lane() != 0) continue;
     if (s.per_row_lambda)
       dlambda[ri] -= dot;
     else
@@ -382,7 +383,7 @@ void CudaBackend::diff_combine_backward(const Tensor& da, const Tensor& dlambda,
     dots = static_cast<float*>(scratch(kReductionScratchSlot, (count + plan.partial_count()) * sizeof(float)));
     partials = dots + count;
   }
-  launch<diff_combine_backward_kernel>(warp_grid(count), kThreads, 0, stream(), da.f32(), dlambda.f32(), dots,
+  launch<diff_combine_backward_kernel>(grid_for(count * kWarpSize), kThreads, 0, stream(), da.f32(), dlambda.f32(), dots,
                                        dout.f32(), a.f32(), lambda.f32(), s);
   if (!s.per_row_lambda) add_column_sums(dlambda.f32(), dots, s.rows, s.heads, -1.0f, partials, stream());
 }

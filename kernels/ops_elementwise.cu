@@ -18,6 +18,7 @@
 #include "cuda_check.cuh"
 #include "dialect.cuh"
 #include "grid.cuh"
+#include "warp_rows.cuh"
 
 namespace dg::cuda {
 
@@ -181,16 +182,16 @@ __global__ void head_scale_forward_kernel(float* out, const float* x, const floa
 __global__ void head_scale_backward_kernel(float* dx, float* dots, const float* dout, const float* x, const float* gain,
                                            int64_t rows, int64_t heads, int64_t head_dim) {
   const int64_t count = rows * heads;
-  for (int64_t rh = global_warp(); rh < count; rh += warp_stride()) {
+  for (int64_t rh = global_warp(); rh < count; rh += warp_count()) {
     const float g = gain[rh % heads];
     const int64_t base = rh * head_dim;
     float dot = 0.0f;
-    for (int64_t d = lane_id(); d < head_dim; d += kWarp) {
+    for (int64_t d = warp_lane(); d < head_dim; d += kWarpSize) {
       dx[base + d] += dout[base + d] * g;
       dot += dout[base + d] * x[base + d];
     }
     dot = warp_sum(dot);
-    if (lane_id() == 0) dots[rh] = dot;
+    if (warp_lane() == 0) dots[rh] = dot;
   }
 }
 
@@ -360,7 +361,7 @@ void CudaBackend::head_scale_backward(const Tensor& dx, const Tensor& dgain, con
   const ColumnSums plan(rows, heads);
   auto* dots = static_cast<float*>(scratch(kReductionScratchSlot, (rows * heads + plan.partial_count()) * sizeof(float)));
   float* partials = dots + rows * heads;
-  launch<head_scale_backward_kernel>(warp_grid(rows * heads), kThreads, 0, stream(), dx.f32(), dots, dout.f32(),
+  launch<head_scale_backward_kernel>(grid_for(rows * heads * kWarpSize), kThreads, 0, stream(), dx.f32(), dots, dout.f32(),
                                      x.f32(), gain.f32(), rows, heads, head_dim);
   add_column_sums(dgain.f32(), dots, rows, heads, 1.0f, partials, stream());
 }
