@@ -1,22 +1,19 @@
-// Checks shared by the CUDA op tests of tests/backend_ops/ (beyond backend_pair.h): tolerances
-// derived from fp32 rounding, the same argument error from both backends, and an op giving
-// bit-identical results under different emulator schedules (on a GPU: run after run).
+// Checks shared by the CUDA op tests of tests/backend_ops/ (beyond backend_pair.h and
+// schedule_seeds.h): tolerances derived from fp32 rounding, the same argument error from both
+// backends, and an op's outputs bit-identical under every schedule.
 #pragma once
 
 #include <gtest/gtest.h>
 
 #include <cfloat>
 #include <cstdint>
-#include <cstring>
 #include <functional>
 #include <string>
 #include <vector>
 
 #include "backend_pair.h"
+#include "schedule_seeds.h"
 #include "test_support.h"
-#ifdef DARTGOLF_CUDA_EMULATED
-#include "emu/control.h"
-#endif
 
 namespace dg::test {
 
@@ -37,40 +34,29 @@ inline void expect_same_error(BackendPair& pair, const std::function<void(Backen
   EXPECT_EQ(cpu, cuda);
 }
 
-// The schedules a determinism check runs: round robin and a shuffled one under the emulator
-// (kernels/emu/control.h); on a GPU the same op twice.
-inline const std::vector<uint64_t>& determinism_seeds() {
-  static const std::vector<uint64_t> seeds{0, 12345};
-  return seeds;
-}
-
-// Runs `op` on the CUDA backend once per schedule, each time from the contents `outputs` hold on
-// entry, and demands bit-identical outputs; the starting contents are restored at the end.
-inline void expect_deterministic(BackendPair& pair, const std::vector<TensorPair>& outputs,
-                                 const std::function<void(Backend&)>& op) {
-  std::vector<std::vector<float>> start, first;
+// Bit-identical outputs under every schedule (schedule_seeds.h), each run of `op` on the CUDA
+// backend starting from the contents `outputs` hold on entry (backward ops add into them); the
+// starting contents are restored at the end.
+inline ::testing::AssertionResult deterministic(BackendPair& pair, const std::vector<TensorPair>& outputs,
+                                                const std::function<void(Backend&)>& op) {
+  std::vector<std::vector<float>> start;
   for (const TensorPair& t : outputs) start.push_back(pair.cuda_values(t));
   const auto restore = [&] {
     for (size_t i = 0; i < outputs.size(); ++i) pair.cuda().copy_from_host(outputs[i].cuda, start[i].data());
   };
-  for (uint64_t seed : determinism_seeds()) {
+  const ::testing::AssertionResult result = same_bits_every_schedule([&] {
     restore();
-#ifdef DARTGOLF_CUDA_EMULATED
-    emu::ScopedScheduleSeed scoped(seed);
-#endif
     op(pair.cuda());
     pair.cuda().synchronize();
-    std::vector<std::vector<float>> got;
-    for (const TensorPair& t : outputs) got.push_back(pair.cuda_values(t));
-    if (first.empty()) {
-      first = std::move(got);
-      continue;
+    std::vector<float> all;
+    for (const TensorPair& t : outputs) {
+      const std::vector<float> values = pair.cuda_values(t);
+      all.insert(all.end(), values.begin(), values.end());
     }
-    for (size_t i = 0; i < outputs.size(); ++i)
-      EXPECT_EQ(std::memcmp(first[i].data(), got[i].data(), first[i].size() * sizeof(float)), 0)
-          << "output " << i << " changed with schedule seed " << seed;
-  }
+    return all;
+  });
   restore();
+  return result;
 }
 
 }  // namespace dg::test
