@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "backend/shape_checks.h"
+#include "block_reduce.cuh"
 #include "column_sums.cuh"
 #include "cuda_backend_impl.h"
 #include "cuda_check.cuh"
@@ -75,31 +76,24 @@ __global__ void gelu_backward_kernel(float* dx, const float* dout, const float* 
 
 // ---- Σ x² in double: per-block partial sums, then one block adds them (both in a fixed order) --------
 
-__device__ void block_sum_to(double* out, double value) {
-  __shared__ double sums[kThreads];
-  sums[threadIdx.x] = value;
-  __syncthreads();
-  for (int half = kThreads / 2; half > 0; half /= 2) {
-    if (static_cast<int>(threadIdx.x) < half) sums[threadIdx.x] += sums[threadIdx.x + half];
-    __syncthreads();
-  }
-  if (threadIdx.x == 0) *out = sums[0];
-}
-
 __global__ void sum_squares_blocks_kernel(double* partials, const float* x, int64_t n) {
+  __shared__ double scratch[33];
   double total = 0.0;
   for (int64_t i = global_index(); i < n; i += global_stride()) {
     const double v = x[i];
     total += v * v;
   }
-  block_sum_to(partials + blockIdx.x, total);
+  total = block_allreduce(total, SumOp{}, scratch);
+  if (threadIdx.x == 0) partials[blockIdx.x] = total;
 }
 
-// One block of kThreads threads: thread t adds partials t, t + kThreads, ... then the tree.
+// One block of kThreads threads: thread t adds partials t, t + kThreads, ... then the block sum.
 __global__ void sum_partials_kernel(double* out, const double* partials, int64_t count) {
+  __shared__ double scratch[33];
   double total = 0.0;
   for (int64_t i = threadIdx.x; i < count; i += kThreads) total += partials[i];
-  block_sum_to(out, total);
+  total = block_allreduce(total, SumOp{}, scratch);
+  if (threadIdx.x == 0) *out = total;
 }
 
 // ---- row-wise ops on [rows, cols] (tile mapping of column_sums.cuh) ----------------------------------
