@@ -29,7 +29,4 @@ void add_plot_command(CLI::App& app, Runner& run);
 // --device auto|cpu|cuda, the same on every command that runs a model.
 void add_device_option(CLI::App* cmd, std::string& device);
 
-// For subcommands whose work has not landed: says so plainly and returns kExitUsage.
-int not_available(const char* command, const char* what);
-
 }  // namespace dg::cli

@@ -42,7 +42,15 @@ void write_tree(const fs::path& root) {
   test::write_text(root / "src/lib/b.cpp", "#include \"lib/b.h\"\n");
   test::write_text(root / "src/lib/b.h", "#pragma once\n#include \"gpu.cuh\"  // found under kernels/\n");
   test::write_text(root / "src/core/rare.h", "#pragma once\n");
-  test::write_text(root / "kernels/gpu.cuh", "#pragma once\n");
+  // The emulator's headers are included only where DARTGOLF_CUDA_EMULATED is defined: not counted.
+  test::write_text(root / "kernels/gpu.cuh",
+                   "#pragma once\n#ifdef DARTGOLF_CUDA_EMULATED\n#include \"emu/device.h\"\n#else\n"
+                   "#include \"real.cuh\"\n#endif\n#ifndef DARTGOLF_CUDA_EMULATED\n#include \"real2.cuh\"\n#else\n"
+                   "#include \"emu/launch.h\"\n#endif\n");
+  test::write_text(root / "kernels/real.cuh", "#pragma once\n");
+  test::write_text(root / "kernels/real2.cuh", "#pragma once\n");
+  test::write_text(root / "kernels/emu/device.h", "#pragma once\n");
+  test::write_text(root / "kernels/emu/launch.h", "#pragma once\n");
   // Present but not linked, or not included: not counted.
   test::write_text(root / "src/lib/unused.cpp", "#include \"lib/unused.h\"\n");
   test::write_text(root / "src/lib/unused.h", "#pragma once\n");
@@ -60,7 +68,8 @@ TEST(CodeClosure, IncludesAreFollowedAsTheCompilerResolvesThem) {
   test::TempDir dir;
   write_tree(dir.path());
   EXPECT_EQ(include_closure({"src/cli/main_x.cpp", "src/lib/a_very_long_member_name.cpp", "src/lib/b.cpp"}, dir.path()),
-            (std::vector<std::string>{"kernels/gpu.cuh", "src/cli/main_x.cpp", "src/core/rare.h",
+            (std::vector<std::string>{"kernels/gpu.cuh", "kernels/real.cuh", "kernels/real2.cuh", "src/cli/main_x.cpp",
+                                      "src/core/rare.h",
                                       "src/lib/a.h", "src/lib/a_very_long_member_name.cpp", "src/lib/b.cpp",
                                       "src/lib/b.h"}));
 }

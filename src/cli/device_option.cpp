@@ -1,5 +1,4 @@
-#include <cstdio>
-
+// --device, the same on every command that runs a model.
 #include "cli/commands.h"
 
 namespace dg::cli {
@@ -8,11 +7,6 @@ void add_device_option(CLI::App* cmd, std::string& device) {
   cmd->add_option("--device", device,
                   "auto (a GPU when one is usable, the one LOCAL_RANK names), cpu, or cuda (error when none is usable)")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
-}
-
-int not_available(const char* command, const char* what) {
-  std::fprintf(stderr, "dartgolf %s: not available yet: %s\n", command, what);
-  return kExitUsage;
 }
 
 }  // namespace dg::cli
