@@ -140,8 +140,17 @@ inline float __fdividef(float x, float y) { return x / y; }
 inline float __frcp_rn(float x) { return 1.0f / x; }
 inline float __fsqrt_rn(float x) { return sqrtf(x); }
 inline float __fmaf_rn(float x, float y, float z) { return fmaf(x, y, z); }
-inline float __fadd_rn(float x, float y) { return x + y; }
-inline float __fmul_rn(float x, float y) { return x * y; }
+// CUDA never merges __fadd_rn or __fmul_rn into a multiply-add. g++ would, once they are inlined
+// (C++ compiles with -ffp-contract=fast by default, and x86-64-v3 has FMA): the product and the
+// sum's operands therefore pass through volatiles, which no contraction crosses.
+inline float __fadd_rn(float x, float y) {
+  volatile float a = x, b = y;
+  return a + b;
+}
+inline float __fmul_rn(float x, float y) {
+  volatile float product = x * y;
+  return product;
+}
 inline float __saturatef(float x) { return x != x ? 0.0f : (x < 0.0f ? 0.0f : (x > 1.0f ? 1.0f : x)); }
 inline int __float2int_rn(float x) { return static_cast<int>(nearbyintf(x)); }
 inline int __float_as_int(float x) { return std::bit_cast<int>(x); }

@@ -90,6 +90,44 @@ std::vector<std::string> linked_sources(const std::string& link_map, const fs::p
   return {sources.begin(), sources.end()};
 }
 
+namespace {
+// The conditional blocks an include sits in. The counted program is the nvcc build, where
+// DARTGOLF_CUDA_EMULATED (the CPU emulator's build of the same kernel sources) is never defined: an
+// include only that build takes is not counted. Any other condition counts both branches.
+class EmulatorOnlyBlocks {
+ public:
+  // Reads one line; true when it is a preprocessor conditional (and so no include).
+  bool track(const std::string& line) {
+    static const std::regex directive(R"(^\s*#\s*(ifdef|ifndef|if|elif|else|endif)\b\s*(.*))");
+    std::smatch m;
+    if (!std::regex_search(line, m, directive)) return false;
+    const std::string kind = m[1].str(), condition = m[2].str();
+    const bool names_emulator = condition.find("DARTGOLF_CUDA_EMULATED") != std::string::npos;
+    if (kind == "ifdef" || kind == "if") {
+      frames_.push_back({names_emulator && condition.find('!') == std::string::npos, false, false});
+    } else if (kind == "ifndef") {
+      frames_.push_back({false, names_emulator, false});
+    } else if ((kind == "else" || kind == "elif") && !frames_.empty()) {
+      frames_.back().in_else = true;
+    } else if (kind == "endif" && !frames_.empty()) {
+      frames_.pop_back();
+    }
+    return true;
+  }
+  bool emulator_only() const {
+    for (const Frame& f : frames_)
+      if ((f.emulated_when_true && !f.in_else) || (f.emulated_when_false && f.in_else)) return true;
+    return false;
+  }
+
+ private:
+  struct Frame {
+    bool emulated_when_true, emulated_when_false, in_else;
+  };
+  std::vector<Frame> frames_;
+};
+}  // namespace
+
 std::vector<std::string> include_closure(const std::vector<std::string>& sources, const fs::path& root) {
   static const std::regex include_line(R"(^\s*#\s*include\s*\"([^\"]+)\")");
   std::set<std::string> seen(sources.begin(), sources.end());
@@ -100,9 +138,11 @@ std::vector<std::string> include_closure(const std::vector<std::string>& sources
     std::ifstream in(file);
     DG_CHECK(in, "cannot read " << file << " while computing the code closure");
     std::string line;
+    EmulatorOnlyBlocks blocks;
     while (std::getline(in, line)) {
+      if (blocks.track(line)) continue;
       std::smatch m;
-      if (!std::regex_search(line, m, include_line)) continue;
+      if (!std::regex_search(line, m, include_line) || blocks.emulator_only()) continue;
       for (const fs::path& dir : include_search_path(file, root)) {
         const fs::path candidate = (dir / m[1].str()).lexically_normal();
         std::error_code ec;

@@ -8,7 +8,8 @@
 //  3. every project header those sources include, transitively: `#include "..."` resolved as the
 //     compiler resolves it (the including file's folder, then src/, then kernels/; angle-bracket
 //     includes are system headers). An include inside an #if counts whether or not it is taken,
-//     so the set errs on the side of counting more;
+//     so the set errs on the side of counting more, except under `#ifdef DARTGOLF_CUDA_EMULATED`:
+//     the counted program is the nvcc build, where only the tests' CPU emulator defines it;
 //  4. the top-level CMakeLists.txt, which rebuilds exactly that program from exactly these files.
 // Tests, scripts, docs, prepare/tokenizer training, inspect, plot and bench are not linked
 // into the program, so they are not counted. Adding a folder (src/dist/, kernels/...) changes the

@@ -174,12 +174,14 @@ void run_pack(const PackRequest& request, const std::function<void(const std::st
   // validation split, whatever shortcut the training run took (val_max_tokens).
   const Artifact artifact = read_artifact(out);
   config.set_value("val_max_tokens", 0, "pack --submission scores the whole validation split");
+  use_command_device(config, request.device);
   apply_thread_setting(config);
   const fs::path data_path = request.data_dir.empty() ? fs::path(config.get_string("data_path")) : request.data_dir;
   const fs::path tokenizer = request.tokenizer.empty() ? fs::path(config.get_string("tokenizer_path")) : request.tokenizer;
   const EvalData data = load_eval_data(config, data_path, tokenizer);
   const int64_t seq_len = config.get_int("train_seq_len");
-  std::unique_ptr<Backend> backend = make_cpu_backend();
+  std::unique_ptr<Backend> backend = backend_for_run(config, WorldInfo::from_environment(), nullptr);
+  print("device:" + backend->description());
   // Batch as training validated (train_batch_tokens / grad_accum_steps), like `eval`: matmul sums
   // depend on the batch shape in their last bits, and the score should equal the trainer's.
   std::unique_ptr<LanguageModel> model =

@@ -26,6 +26,7 @@ struct PackRequest {
   std::string hardware;             // empty: what the checkpoint recorded
   std::filesystem::path data_dir, tokenizer;  // empty: the run's data_path / tokenizer_path (GPTQ calibrates on its train shards)
   int64_t eval_batch_tokens = 0;  // 0: the run's training micro-batch, as `eval` (same batches, same bits)
+  std::string device;             // --device for the round trip's scoring (empty: auto)
 };
 
 // `dartgolf pack --plan`: the size plan (artifact/size_plan.h) of the checkpoint, or, without one,

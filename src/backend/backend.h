@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "backend/tensor.h"
 
@@ -27,6 +28,12 @@ class Backend {
   virtual ~Backend() = default;
   virtual Device device() const = 0;
   virtual const char* name() const = 0;
+  // What a log shows about the device: "cpu (2 threads)", "cuda:0 NVIDIA H200 (sm_90, 139.8 GiB,
+  // 137.2 GiB free) precision bf16".
+  virtual std::string description() const { return name(); }
+  // The most memory allocated through this backend at once so far (bytes): parameters, gradients,
+  // optimizer state and the activation arena.
+  virtual int64_t peak_allocated_bytes() const { return 0; }
 
   // ---- memory ---------------------------------------------------------------------------------
   virtual void* allocate(int64_t bytes) = 0;  // zero-filled, 256-byte aligned

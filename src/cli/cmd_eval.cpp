@@ -26,6 +26,7 @@ void add_eval_command(CLI::App& app, Runner& run) {
     int64_t eval_batch_tokens = 0;
     std::vector<std::string> assignments;
     std::string eval_loss;
+    std::string device;
   };
   auto options = std::make_shared<Options>();
   CLI::App* cmd = app.add_subcommand("eval", "Score a checkpoint or artifact: val_loss and val_bpb over the validation split");
@@ -48,6 +49,7 @@ void add_eval_command(CLI::App& app, Runner& run) {
                   "loop-weighted score, for comparison)")
       ->check(CLI::IsMember({"last_loop", "deep_supervision"}));
   cmd->add_option("--set", options->assignments, "Override a setting, key=value (e.g. threads=2, val_max_tokens=65536)");
+  add_device_option(cmd, options->device);
   cmd->callback([&run, options]() {
     run = [options]() {
       const bool from_artifact = !options->artifact.empty();
@@ -62,6 +64,7 @@ void add_eval_command(CLI::App& app, Runner& run) {
       // The training run's validation shortcut never follows its checkpoint: eval scores the whole
       // split unless this command line asks for less (--set val_max_tokens=N).
       config.set_value("val_max_tokens", 0, "eval scores the whole validation split");
+      use_command_device(config, options->device);
       for (const std::string& a : options->assignments) config.set(a, "--set");
       check_run_settings(config);
       if (!options->eval_loss.empty()) {
@@ -80,7 +83,8 @@ void add_eval_command(CLI::App& app, Runner& run) {
       DG_CHECK(options->stride >= 0 && options->stride <= seq_len,
                "--stride " << options->stride << " must be in 0.." << seq_len << " (train_seq_len)");
       const int64_t rows = eval_batch_rows(config, options->eval_batch_tokens);
-      std::unique_ptr<Backend> backend = make_cpu_backend();
+      std::unique_ptr<Backend> backend = backend_for_run(config, WorldInfo::from_environment(), nullptr);
+      std::printf("device:%s\n", backend->description().c_str());
       std::unique_ptr<LanguageModel> model = make_model(config, *backend, rows, seq_len);
       if (from_artifact) artifact::load_artifact_weights(*packed, path, *model, *backend);
       else load_model_weights(*checkpoint, path, *model, *backend);

@@ -51,6 +51,7 @@ void add_pack_command(CLI::App& app, Runner& run) {
                   "Data folder: GPTQ calibrates on its fineweb_train_*.bin, --submission scores its fineweb_val_*.bin "
                   "(default: the run's)");
   cmd->add_option("--tokenizer", options->tokenizer, "With --submission: SentencePiece .model (default: the run's)");
+  add_device_option(cmd, r.device);
   cmd->add_option("--eval-batch-tokens", r.eval_batch_tokens,
                   "With --submission: tokens per forward pass (default: the run's training micro-batch)");
   cmd->callback([&run, options]() {

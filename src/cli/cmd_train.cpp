@@ -21,6 +21,7 @@ void add_train_command(CLI::App& app, Runner& run) {
     bool print_config = false;
     bool overwrite = false;
     std::string resume_dir;
+    std::string device;
     bool json = false;
   };
   auto options = std::make_shared<Options>();
@@ -40,6 +41,7 @@ void add_train_command(CLI::App& app, Runner& run) {
                                  "the run are refused)");
   resume->excludes(overwrite);
   auto* preset_option = cmd->get_option("--preset");
+  add_device_option(cmd, options->device);
   cmd->add_flag("--print-config", options->print_config, "Print the resolved settings with their sources and exit");
   cmd->add_flag("--json", options->json, "With --print-config: print the settings as one JSON object");
   cmd->footer(
@@ -52,6 +54,7 @@ void add_train_command(CLI::App& app, Runner& run) {
       sources.preset = options->preset;
       sources.config_file = options->config_file;
       sources.assignments = options->assignments;
+      if (!options->device.empty()) sources.assignments.push_back("device=" + options->device);
       sources.getenv_fn = [](const char* name) { return std::getenv(name); };
       std::optional<ResumePoint> resume;
       std::optional<Config> stored;

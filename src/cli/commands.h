@@ -26,7 +26,7 @@ void add_inspect_command(CLI::App& app, Runner& run);
 void add_bench_command(CLI::App& app, Runner& run);
 void add_plot_command(CLI::App& app, Runner& run);
 
-// For subcommands whose work has not landed: says so plainly and returns kExitUsage.
-int not_available(const char* command, const char* what);
+// --device auto|cpu|cuda, the same on every command that runs a model.
+void add_device_option(CLI::App* cmd, std::string& device);
 
 }  // namespace dg::cli

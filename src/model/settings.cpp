@@ -58,6 +58,8 @@ json default_settings() {
       {"keep_checkpoints", 2},     // resumable checkpoints kept in the run folder, newest first (0: all)
       {"threads", 0},              // CPU threads (0: all cores, shared among the ranks on one machine)
       {"dist_timeout_seconds", 600.0},  // data-parallel: how long a rank waits for a peer (to join, or in a collective)
+      {"device", "auto"},          // auto (a GPU when one is usable), cpu or cuda; --device
+      {"precision", "auto"},       // auto (bf16 autocast on a GPU, fp32 on the CPU), fp32 or bf16
       {"val_max_tokens", 0},       // validation during training scores only the first N targets (0: the full split)
       {"on_nan", "stop"},          // a non-finite loss or gradient: stop (before applying it) or skip the step
       {"nan_skip_limit", 10},      // on_nan=skip stops after this many skipped steps in a row

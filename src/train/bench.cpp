@@ -38,8 +38,9 @@ BenchResult run_bench(const Config& config, int64_t warmup_steps, int64_t timed_
            "TRAIN_BATCH_TOKENS=" << batch_tokens << " must be a multiple of grad_accum_steps × TRAIN_SEQ_LEN");
   const int64_t rows = batch_tokens / accum / seq_len;
 
-  std::unique_ptr<Backend> backend = make_cpu_backend();
+  std::unique_ptr<Backend> backend = backend_for_run(config, WorldInfo::from_environment(), nullptr);
   result.backend = backend->name();
+  result.device = backend->description();
   std::unique_ptr<LanguageModel> model = make_model(config, *backend, rows, seq_len);
   std::vector<float> init(static_cast<size_t>(model->layout().buffer_elements()));
   model->layout().initialize(init.data(), static_cast<uint64_t>(config.get_int("seed")));
@@ -67,6 +68,7 @@ BenchResult run_bench(const Config& config, int64_t warmup_steps, int64_t timed_
   for (int64_t i = 0; i < timed_steps; ++i) one_step();
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
+  result.peak_memory_bytes = backend->peak_allocated_bytes();
   result.steps = timed_steps;
   result.tokens_per_step = batch_tokens;
   result.parameters = model->layout().parameter_count();

@@ -16,7 +16,8 @@ struct BenchResult {
   double flops_per_token = 0.0, gflops_per_second = 0.0;
   int64_t parameters = 0;
   int threads = 0;
-  std::string backend;
+  std::string backend, device;  // "cpu"/"cuda", and the backend's description
+  int64_t peak_memory_bytes = 0;
 };
 
 // Training FLOPs per token in the usual 6N + attention convention: 6 × (weights used in matmuls,

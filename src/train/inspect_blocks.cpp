@@ -83,7 +83,10 @@ InspectBlocksResult inspect_blocks(const InspectBlocksRequest& request) {
   Config config = checkpoint_config(checkpoint, request.checkpoint);
   check_model_has_blocks(config, request.checkpoint);
   DG_CHECK(request.max_tokens >= 0, "--max-tokens " << request.max_tokens << " must be >= 0 (0: the whole split)");
-  if (request.max_tokens > 0) config.set_value("val_max_tokens", request.max_tokens, "--max-tokens");
+  // The whole validation split unless --max-tokens says otherwise: the training run's shortcut
+  // (val_max_tokens) never follows its checkpoint.
+  config.set_value("val_max_tokens", request.max_tokens, request.max_tokens > 0 ? "--max-tokens" : "default");
+  use_command_device(config, "");
   apply_thread_setting(config);
 
   const fs::path data_path = request.data_dir.empty() ? fs::path(config.get_string("data_path")) : request.data_dir;
@@ -98,7 +101,7 @@ InspectBlocksResult inspect_blocks(const InspectBlocksRequest& request) {
   // Batches as `dartgolf eval` makes them by default.
   const int64_t seq_len = config.get_int("train_seq_len");
   const int64_t rows = eval_batch_rows(config);
-  std::unique_ptr<Backend> backend = make_cpu_backend();
+  std::unique_ptr<Backend> backend = backend_for_run(config, WorldInfo::from_environment(), nullptr);
   std::unique_ptr<LanguageModel> model = make_model(config, *backend, rows, seq_len);
   load_model_weights(checkpoint, request.checkpoint, *model, *backend);
 

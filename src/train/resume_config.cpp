@@ -12,7 +12,7 @@ const std::vector<std::string>& resumable_setting_changes() {
       "iterations",      "max_wallclock_seconds",    "val_loss_every",   "train_log_every", "checkpoint_every",
       "checkpoint_every_seconds", "keep_checkpoints", "threads",         "data_path",       "tokenizer_path",
       "val_max_tokens",  "val_batch_size",           "on_nan",           "nan_skip_limit",  "warmup_steps",
-      "dist_timeout_seconds",
+      "dist_timeout_seconds", "device",
   };
   return keys;
 }

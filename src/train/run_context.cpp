@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "backend/backend_factory.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "data/prepare_manifest.h"
@@ -20,6 +21,21 @@ int apply_thread_setting(const Config& config, int local_ranks) {
   // matmuls across these threads itself, so the two pools never fight over cores.
   omp_set_num_threads(threads);
   return threads;
+}
+
+std::unique_ptr<Backend> backend_for_run(const Config& config, const WorldInfo& world, Logger* log) {
+  std::string note;
+  std::unique_ptr<Backend> backend = make_backend(backend_request(config, world.local_rank), &note);
+  if (log) {
+    log->log("device:" + backend->description());
+    if (!note.empty()) log->log(note);
+  }
+  return backend;
+}
+
+void use_command_device(Config& config, const std::string& device_flag) {
+  config.set_value("device", device_flag.empty() ? "auto" : device_flag, device_flag.empty() ? "default" : "--device");
+  config.set_value("precision", "auto", "default");
 }
 
 EvalData load_eval_data(const Config& config, const std::filesystem::path& data_path,

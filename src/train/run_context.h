@@ -8,7 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "backend/backend.h"
 #include "core/config.h"
+#include "core/log.h"
 #include "data/byte_luts.h"
 #include "data/tokenizer.h"
 #include "dist/world_info.h"
@@ -18,6 +20,14 @@ namespace dg {
 // Applies the "threads" setting to OpenMP; returns the thread count in use. threads=0 means all
 // cores, shared out among the `local_ranks` processes of a data-parallel job on this machine.
 int apply_thread_setting(const Config& config, int local_ranks = 1);
+
+// The backend the run's "device" and "precision" settings ask for (LOCAL_RANK picks the GPU), with
+// the log line "device:<description>" (and why device=auto chose the CPU) when `log` is given.
+std::unique_ptr<Backend> backend_for_run(const Config& config, const WorldInfo& world, Logger* log);
+
+// For commands that read a stored config (eval, pack, inspect): the device and precision the run
+// trained with never follow its checkpoint; they are this command's own (--device, default auto).
+void use_command_device(Config& config, const std::string& device_flag);
 
 struct EvalData {
   std::unique_ptr<data::Tokenizer> tokenizer;

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/backend_factory.h"
 #include "core/error.h"
 
 namespace dg {
@@ -77,6 +78,7 @@ void check_run_settings(const Config& config) {
     DG_CHECK(ok, r.key << "=" << config.at(r.key).dump() << " (from " << config.origins().at(r.key) << ") must be "
                        << bounds_text(r) << r.meaning);
   }
+  check_backend_settings(config);
   const std::string on_nan = config.get_string("on_nan");
   DG_CHECK(on_nan == "stop" || on_nan == "skip", "on_nan='" << on_nan << "' (from " << config.origins().at("on_nan")
                                                              << ") is not valid: use stop or skip");

@@ -183,7 +183,7 @@ void TrainingRun::set_up() {
   log_.log("val_loader:shards pattern=" + eval_data_.val_pattern + " tokens:" + std::to_string(eval_data_.scored_targets()) +
            (eval_data_.partial() ? " of " + std::to_string(eval_data_.split_targets) + " (val_max_tokens)" : ""));
 
-  backend_ = make_cpu_backend();
+  backend_ = backend_for_run(config_, shape_.world, &log_);
   comm_ = dist::make_communicator(rendezvous_, *backend_);
   agreement_ = std::make_unique<StepAgreement>(*comm_);
   model_ = make_model(config_, *backend_, shape_.micro_rows, shape_.seq_len);

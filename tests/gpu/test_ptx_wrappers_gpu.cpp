@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -59,7 +60,10 @@ TEST(PtxWrappersGpu, MatchTheIsaAndTheEmulator) {
 #ifdef DG_PTX_PROBE_EMU
   dg::test::TempDir dir;
   const auto dump = dir / "emulated.txt";
-  const dg::test::CommandResult run = dg::test::run_command(std::string(DG_PTX_PROBE_EMU) + " " + dg::test::quoted(dump));
+  // The device bundle (scripts/device_bundle.sh) carries the emulated probe runner elsewhere.
+  const char* moved = std::getenv("DG_PTX_PROBE_EMU");
+  const std::string probe_runner = moved != nullptr && *moved != '\0' ? moved : DG_PTX_PROBE_EMU;
+  const dg::test::CommandResult run = dg::test::run_command(probe_runner + " " + dg::test::quoted(dump));
   ASSERT_EQ(run.exit_code, 0) << run.output;
   std::map<std::string, std::vector<uint32_t>> emulated;
   std::ifstream in(dump);

@@ -42,7 +42,15 @@ void write_tree(const fs::path& root) {
   test::write_text(root / "src/lib/b.cpp", "#include \"lib/b.h\"\n");
   test::write_text(root / "src/lib/b.h", "#pragma once\n#include \"gpu.cuh\"  // found under kernels/\n");
   test::write_text(root / "src/core/rare.h", "#pragma once\n");
-  test::write_text(root / "kernels/gpu.cuh", "#pragma once\n");
+  // The emulator's headers are included only where DARTGOLF_CUDA_EMULATED is defined: not counted.
+  test::write_text(root / "kernels/gpu.cuh",
+                   "#pragma once\n#ifdef DARTGOLF_CUDA_EMULATED\n#include \"emu/device.h\"\n#else\n"
+                   "#include \"real.cuh\"\n#endif\n#ifndef DARTGOLF_CUDA_EMULATED\n#include \"real2.cuh\"\n#else\n"
+                   "#include \"emu/launch.h\"\n#endif\n");
+  test::write_text(root / "kernels/real.cuh", "#pragma once\n");
+  test::write_text(root / "kernels/real2.cuh", "#pragma once\n");
+  test::write_text(root / "kernels/emu/device.h", "#pragma once\n");
+  test::write_text(root / "kernels/emu/launch.h", "#pragma once\n");
   // Present but not linked, or not included: not counted.
   test::write_text(root / "src/lib/unused.cpp", "#include \"lib/unused.h\"\n");
   test::write_text(root / "src/lib/unused.h", "#pragma once\n");
@@ -60,7 +68,8 @@ TEST(CodeClosure, IncludesAreFollowedAsTheCompilerResolvesThem) {
   test::TempDir dir;
   write_tree(dir.path());
   EXPECT_EQ(include_closure({"src/cli/main_x.cpp", "src/lib/a_very_long_member_name.cpp", "src/lib/b.cpp"}, dir.path()),
-            (std::vector<std::string>{"kernels/gpu.cuh", "src/cli/main_x.cpp", "src/core/rare.h",
+            (std::vector<std::string>{"kernels/gpu.cuh", "kernels/real.cuh", "kernels/real2.cuh", "src/cli/main_x.cpp",
+                                      "src/core/rare.h",
                                       "src/lib/a.h", "src/lib/a_very_long_member_name.cpp", "src/lib/b.cpp",
                                       "src/lib/b.h"}));
 }
@@ -72,8 +81,11 @@ TEST(CodeClosure, TheWholeSetAddsTheBuildFile) {
   std::vector<std::string> names;
   for (const CodeFile& f : code_closure(dir.path(), dir / "build")) names.push_back(f.path);
   EXPECT_EQ(names.front(), "CMakeLists.txt");
-  EXPECT_EQ(names.size(), 8u);
-  for (const std::string& n : names) EXPECT_EQ(n.find("unused"), std::string::npos) << n;
+  EXPECT_EQ(names.size(), 10u);  // CMakeLists.txt and the nine of the include closure
+  for (const std::string& n : names) {
+    EXPECT_EQ(n.find("unused"), std::string::npos) << n;
+    EXPECT_EQ(n.find("emu/"), std::string::npos) << n;
+  }
 }
 
 TEST(CodeClosure, AMapNamingAMissingSourceOrNoMapIsAnError) {
@@ -176,7 +188,8 @@ TEST(SizeAccountingCli, ListsTheCountedFilesAndTheArchive) {
                                          " --build-dir " + test::quoted(dir / "build"));
   ASSERT_EQ(result.exit_code, 0) << result.output;
   EXPECT_NE(result.output.find("11\tCMakeLists.txt\n"), std::string::npos) << result.output;
-  EXPECT_NE(result.output.find("files:8 "), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("files:10 "), std::string::npos) << result.output;
+  EXPECT_EQ(result.output.find("kernels/emu/"), std::string::npos) << result.output;
   for (const char* ext : {"code.tar.gz:", "code.tar.xz:", "code.tar.zst:", "code.tar.br:", "code_bytes:"})
     EXPECT_NE(result.output.find(ext), std::string::npos) << ext << "\n" << result.output;
   EXPECT_EQ(result.output.find("unused"), std::string::npos) << result.output;

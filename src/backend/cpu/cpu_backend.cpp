@@ -1,5 +1,8 @@
 #include "backend/cpu/cpu_backend.h"
 
+#include <omp.h>
+
+#include <algorithm>
 #include <climits>
 #include <cmath>
 #include <cstdlib>
@@ -13,7 +16,7 @@
 #include "backend/cpu/ops_norm.h"
 #include "backend/cpu/ops_optim.h"
 #include "backend/cpu/ops_rope.h"
-#include "backend/cpu/shape_checks.h"
+#include "backend/shape_checks.h"
 
 namespace dg {
 
@@ -39,10 +42,23 @@ void* CpuBackend::allocate(int64_t bytes) {
   void* ptr = std::aligned_alloc(kAlignment, static_cast<size_t>(rounded));
   DG_CHECK(ptr != nullptr, "cpu allocate: out of host memory for " << bytes << " bytes");
   std::memset(ptr, 0, static_cast<size_t>(rounded));
+  allocations_[ptr] = rounded;
+  allocated_bytes_ += rounded;
+  peak_bytes_ = std::max(peak_bytes_, allocated_bytes_);
   return ptr;
 }
 
-void CpuBackend::release(void* ptr) { std::free(ptr); }
+void CpuBackend::release(void* ptr) {
+  if (const auto found = allocations_.find(ptr); found != allocations_.end()) {
+    allocated_bytes_ -= found->second;
+    allocations_.erase(found);
+  }
+  std::free(ptr);
+}
+
+std::string CpuBackend::description() const {
+  return "cpu (" + std::to_string(omp_get_max_threads()) + " threads) precision fp32";
+}
 
 void CpuBackend::copy_to_host(void* host_dst, const Tensor& src) {
   DG_CHECK(src.device == Device::CPU, "copy_to_host: src " << describe(src) << " is not a CPU tensor");

@@ -3,6 +3,8 @@
 // and then calls the float instantiation of the kernel templates in ops_*.h.
 #pragma once
 
+#include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "backend/backend.h"
@@ -13,6 +15,8 @@ class CpuBackend : public Backend {
  public:
   Device device() const override { return Device::CPU; }
   const char* name() const override { return "cpu"; }
+  std::string description() const override;
+  int64_t peak_allocated_bytes() const override { return peak_bytes_; }
 
   void* allocate(int64_t bytes) override;
   void release(void* ptr) override;
@@ -108,6 +112,8 @@ class CpuBackend : public Backend {
                           const Tensor& gate, float gain) override;
 
  private:
+  std::unordered_map<void*, int64_t> allocations_;  // live allocations and their sizes
+  int64_t allocated_bytes_ = 0, peak_bytes_ = 0;
   // Rotary cos/sin tables for one (base, head_dim), grown to the longest sequence seen: rope runs
   // twice per attention layer per step, and recomputing the sincos values each time would cost more
   // than the rotation itself.

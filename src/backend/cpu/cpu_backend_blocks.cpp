@@ -5,7 +5,7 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/ops_blocks.h"
-#include "backend/cpu/shape_checks.h"
+#include "backend/shape_checks.h"
 
 namespace dg {
 

@@ -25,7 +25,7 @@ void require_same_rows(const char* op, const char* name, const Tensor& t, const 
 void require_same_shape(const char* op, const char* name, const Tensor& t, const char* ref_name, const Tensor& ref);
 // The byte ranges of the two views do not overlap.
 void require_disjoint(const char* op, const char* name, const Tensor& t, const char* other_name, const Tensor& other);
-// Every id lies in [0, limit).
+// Every id lies in [0, limit). Reads the ids: host (CPU) tensors only.
 void require_ids_below(const char* op, const char* name, const Tensor& ids, int64_t limit);
 
 }  // namespace dg::shape_checks

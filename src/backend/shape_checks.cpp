@@ -1,4 +1,4 @@
-#include "backend/cpu/shape_checks.h"
+#include "backend/shape_checks.h"
 
 #include <sstream>
 
