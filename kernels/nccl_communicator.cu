@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "cuda_backend_impl.h"
 #include "cuda_check.cuh"
 #include "dist/make_communicator.h"
 #include "nccl_ops.h"
@@ -134,11 +135,13 @@ std::unique_ptr<dist::Communicator> make_nccl_communicator(dist::Rendezvous& ren
 }
 
 void register_nccl_communicator() {
-  // Ordered after the legacy default stream, which itself waits for the work of every blocking
-  // stream: right for a backend on the default stream or on streams made by plain cudaStreamCreate.
-  // A backend computing on a cudaStreamNonBlocking stream must pass that stream here instead.
-  dist::register_device_communicator(
-      Device::CUDA, [](dist::Rendezvous& rendezvous, Backend&) { return make_nccl_communicator(rendezvous, nullptr); });
+  // Collectives are ordered after the work of the stream the CUDA backend computes on, and wait()
+  // orders that stream after them. Any other device backend falls back to the legacy default
+  // stream, which waits for the work of every blocking stream.
+  dist::register_device_communicator(Device::CUDA, [](dist::Rendezvous& rendezvous, Backend& backend) {
+    auto* cuda_backend = dynamic_cast<CudaBackend*>(&backend);
+    return make_nccl_communicator(rendezvous, cuda_backend != nullptr ? cuda_backend->stream() : nullptr);
+  });
 }
 
 }  // namespace dg::cuda
