@@ -65,6 +65,11 @@ GptModel::GptModel(const GptShape& shape, Backend& backend, int64_t max_rows, in
       arena_(backend) {
   DG_CHECK(max_rows > 0 && seq_len > 0, "model: batch rows and sequence length must be positive");
   plan_activations();
+  // build_gpt_layout adds a block's tensors one after the other, attn_scale first, mlp.proj last.
+  for (int64_t l = 0; l < shape_.num_layers; ++l) {
+    const ParamSpec& last = layout_.find(block_name(l, "mlp.proj.weight"));
+    block_ranges_.emplace_back(layout_.find(block_name(l, "attn_scale")).offset, last.offset + last.numel());
+  }
 }
 
 GptModel::~GptModel() = default;
@@ -351,6 +356,8 @@ void GptModel::backward(float loss_scale) {
     const int64_t enc = shape_.num_encoder_layers();
     if (l < enc && l >= enc - shape_.num_skip_weights()) backend_.axpy(dx, 1.0f, A(g.dskip[static_cast<size_t>(l)]));
     block_backward(l, rows, dx, dx_in);
+    // Nothing below block l touches its weights: their gradients can be averaged already.
+    if (gradients_final_) gradients_final_(block_ranges_[static_cast<size_t>(l)].first, block_ranges_[static_cast<size_t>(l)].second);
     std::swap(dx, dx_in);
   }
   // dx is now the gradient of the first block's input, x0 itself.

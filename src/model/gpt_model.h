@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "backend/arena.h"
@@ -57,6 +58,7 @@ class GptModel final : public LanguageModel {
   std::unique_ptr<GlobalActs> global_;
   int64_t last_rows_ = 0;
   std::vector<float> host_losses_;
+  std::vector<std::pair<int64_t, int64_t>> block_ranges_;  // each block's tensors in the flat buffer
 };
 
 }  // namespace dg

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string_view>
 #include <vector>
 
@@ -50,6 +51,13 @@ class LanguageModel {
   virtual double forward(const ModelBatch& batch) = 0;
   // Gradient of (loss_scale × the last forward's mean loss), ADDED into grads().
   virtual void backward(float loss_scale) = 0;
+  // Ranges [begin, end) of grads() (in elements) that the running backward() will no longer change,
+  // reported the moment they are final, so a data-parallel caller can average them over the ranks
+  // while backward computes the rest (train/gradient_reducer.h). Ranges never overlap. A model
+  // reports what its structure allows (a GPT block once its backward is done; DART's shared blocks
+  // only at the end, so it reports none); the caller reduces what was never reported. Null: none.
+  using GradientsFinal = std::function<void(int64_t begin, int64_t end)>;
+  void report_final_gradients(GradientsFinal hook) { gradients_final_ = std::move(hook); }
   // Per-target losses (nats) of the last forward, rows × seq_len.
   virtual void token_losses(std::vector<float>& out) = 0;
   // Every pluggable-block use of the last forward (docs/blocks.md); none for a model without blocks.
@@ -62,6 +70,7 @@ class LanguageModel {
 
  protected:
   bool training_ = false;
+  GradientsFinal gradients_final_;
 };
 
 }  // namespace dg

@@ -28,6 +28,7 @@
 #include "train/run_folder.h"
 #include "train/schedule.h"
 #include "train/settings_checks.h"
+#include "train/gradient_reducer.h"
 #include "train/step_agreement.h"
 #include "train/stop_signals.h"
 
@@ -154,6 +155,8 @@ class TrainingRun {
   std::unique_ptr<Backend> backend_;
   std::unique_ptr<dist::Communicator> comm_;  // gradients, Muon's shards, validation sums
   std::unique_ptr<StepAgreement> agreement_;
+  std::unique_ptr<GradientReducer> gradient_reducer_;  // several ranks: the gradient average in buckets
+  bool logged_gradient_buckets_ = false;
   std::unique_ptr<LanguageModel> model_;
   std::unique_ptr<Optimizer> optimizer_;
   std::unique_ptr<QuantAwareTraining> qat_;
@@ -195,6 +198,7 @@ void TrainingRun::set_up() {
   const OptimizerSettings opt_settings = OptimizerSettings::from_config(config_);
   optimizer_ = std::make_unique<Optimizer>(model_->layout(), *backend_, model_->params(), model_->grads(), opt_settings,
                                            comm_.get());
+  if (shape_.world.distributed()) gradient_reducer_ = std::make_unique<GradientReducer>(*comm_, model_->grads());
   qat_ = std::make_unique<QuantAwareTraining>(config_, *backend_, *model_);
   eval_options_.comm = comm_.get();
   log_header(opt_settings);
@@ -282,11 +286,23 @@ bool TrainingRun::train_step(double& train_loss, double& lr_mul) {
     if (draws > 0) rng->discard(rank * draws);
     train_loss += model_->forward(ModelBatch{batch_.inputs.data(), batch_.targets.data(), shape_.micro_rows, shape_.seq_len});
     if (draws > 0) rng->discard((ranks - 1 - rank) * draws);
+    // The last micro-batch's backward hands each part of the gradient to the reducer as soon as
+    // it is final, so averaging it over the ranks overlaps the rest of backward.
+    const bool last = micro + 1 == shape_.accum;
+    if (gradient_reducer_ && last)
+      model_->report_final_gradients([this](int64_t begin, int64_t end) { gradient_reducer_->reduce_final(begin, end); });
     model_->backward(1.0f / static_cast<float>(shape_.accum));
+    model_->report_final_gradients(nullptr);
   }
   // The global batch's gradient: the mean of the ranks' (each already the mean over its micro-batches).
-  comm_->all_reduce(model_->grads(), dist::ReduceOp::Avg);
-  comm_->wait();
+  if (gradient_reducer_) {
+    gradient_reducer_->finish();
+    if (!logged_gradient_buckets_) {
+      log_.log("gradient_all_reduce: " + std::to_string(gradient_reducer_->early_buckets()) +
+               " buckets averaged during backward, the rest after it");
+      logged_gradient_buckets_ = true;
+    }
+  }
   train_loss = agreement_->mean_loss(train_loss / static_cast<double>(shape_.accum));
   // A non-finite loss or gradient is caught before the update can spread it into the weights.
   const double grad_sq = backend_->sum_squares(model_->grads());

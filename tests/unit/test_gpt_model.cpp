@@ -142,6 +142,50 @@ TEST_F(GptModelTest, BackwardAccumulatesAndScales) {
   for (size_t i = 0; i < once.size(); ++i) ASSERT_NEAR(twice_half[i], once[i], 1e-5 * max_g) << i;
 }
 
+// Data-parallel training averages each block's gradient while backward computes the blocks below
+// (train/gradient_reducer.h): what backward reports as final must never change afterwards, and the
+// reports are the blocks' own tensors, last block first, each once.
+TEST_F(GptModelTest, BackwardReportsEachBlockWhenItsGradientIsFinal) {
+  const auto x = test::random_tokens(32, 64, 14), y = test::random_tokens(32, 64, 15);
+  const ParamLayout& layout = model_->layout();
+  backend_->fill(model_->grads(), 0.0f);
+  model_->forward(ModelBatch{x.data(), y.data(), 2, 16});
+  model_->backward(1.0f);  // an earlier micro-batch: reports are only wanted on the last one
+  struct Report {
+    int64_t begin, end;
+    std::vector<float> values;
+  };
+  std::vector<Report> reports;
+  model_->report_final_gradients([&](int64_t begin, int64_t end) {
+    Report r{begin, end, std::vector<float>(static_cast<size_t>(end - begin))};
+    backend_->copy_to_host(r.values.data(), model_->grads().slice(begin, end));
+    reports.push_back(std::move(r));
+  });
+  model_->forward(ModelBatch{x.data(), y.data(), 2, 16});
+  model_->backward(1.0f);
+  model_->report_final_gradients(nullptr);
+  std::vector<float> final_grads(static_cast<size_t>(layout.buffer_elements()));
+  backend_->copy_to_host(final_grads.data(), model_->grads());
+
+  const int64_t layers = config_->get_int("num_layers");
+  ASSERT_EQ(static_cast<int64_t>(reports.size()), layers);
+  for (int64_t i = 0; i < layers; ++i) {
+    const Report& r = reports[static_cast<size_t>(i)];
+    const std::string block = "blocks." + std::to_string(layers - 1 - i) + ".";
+    for (const ParamSpec& spec : layout.specs()) {
+      const bool inside = spec.offset >= r.begin && spec.offset + spec.numel() <= r.end;
+      EXPECT_EQ(inside, spec.name.rfind(block, 0) == 0) << spec.name << " in report " << i;
+    }
+    bool any_nonzero = false;
+    for (int64_t k = r.begin; k < r.end; ++k) {
+      ASSERT_EQ(r.values[static_cast<size_t>(k - r.begin)], final_grads[static_cast<size_t>(k)])
+          << "element " << k << " changed after " << block << " was reported final";
+      any_nonzero |= final_grads[static_cast<size_t>(k)] != 0.0f;
+    }
+    EXPECT_TRUE(any_nonzero) << block;
+  }
+}
+
 // A coarse end-to-end finite-difference check in float32 (the tight check is the float64 oracle):
 // the directional derivative along a random direction matches the analytic gradient.
 TEST_F(GptModelTest, DirectionalDerivativeMatchesFiniteDifference) {
