@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "artifact/codec.h"
+#include "artifact/source_minifier.h"
 #include "artifact/tar_writer.h"
 #include "core/error.h"
 #include "core/fs.h"
@@ -49,9 +50,13 @@ std::string xz_compress(const std::string& raw) {
 std::vector<CodeArchive> code_archives(const fs::path& root, const std::vector<CodeFile>& files) {
   std::vector<TarEntry> entries;
   int64_t source_bytes = 0;
+  int64_t archived_source_bytes = 0;
   for (const CodeFile& f : files) {
-    entries.push_back({f.path, read_file_bytes(root / f.path)});
-    source_bytes += static_cast<int64_t>(entries.back().content.size());
+    std::string content = read_file_bytes(root / f.path);
+    source_bytes += static_cast<int64_t>(content.size());
+    if (is_cpp_source(f.path)) content = strip_comments(content);
+    archived_source_bytes += static_cast<int64_t>(content.size());
+    entries.push_back({f.path, std::move(content)});
   }
   const std::string tar = ustar_archive(entries);
   std::vector<CodeArchive> out;
@@ -62,6 +67,7 @@ std::vector<CodeArchive> code_archives(const fs::path& root, const std::vector<C
     a.bytes = std::move(bytes);
     a.tar_bytes = static_cast<int64_t>(tar.size());
     a.source_bytes = source_bytes;
+    a.archived_source_bytes = archived_source_bytes;
     a.files = files;
     out.push_back(std::move(a));
   };
@@ -80,7 +86,7 @@ CodeArchive build_code_archive(const fs::path& root, const fs::path& build_dir) 
 std::string code_size_line(const CodeArchive& archive) {
   return "Code size: " + std::to_string(archive.size()) + " bytes (" + archive.file_name + ": " +
          std::to_string(archive.files.size()) + " files, " + std::to_string(archive.source_bytes) +
-         " bytes of source; " + code_closure_rule() + "; list: dartgolf pack --list-code-files)";
+         " bytes of source, " + std::to_string(archive.archived_source_bytes) + " without comments; " + code_closure_rule() + "; list: dartgolf pack --list-code-files)";
 }
 
 }  // namespace dg::artifact

@@ -5,7 +5,8 @@
 // `brotli -d` for those two) and builds with `cmake -S . -B build && cmake --build build`, which
 // makes exactly the submission program (the CMakeLists.txt builds only it when its other sources
 // are absent). That is the counterpart of the challenge's records, which count their script in
-// compressed, self-extracting form.
+// compressed, self-extracting form. C++ and CUDA sources go in without their comments
+// (artifact/source_minifier.h): the repository keeps the commented code, the count keeps the bytes.
 #pragma once
 
 #include <cstdint>
@@ -23,6 +24,7 @@ struct CodeArchive {
   std::string bytes;      // the archive: what counts
   int64_t tar_bytes = 0;     // the uncompressed tar
   int64_t source_bytes = 0;  // the files' own bytes
+  int64_t archived_source_bytes = 0;  // ... as archived: the C++ and CUDA sources without comments
   std::vector<CodeFile> files;
   int64_t size() const { return static_cast<int64_t>(bytes.size()); }
 };

@@ -66,7 +66,9 @@ std::vector<std::string> code_file_listing(const fs::path& source_root, const fs
   const CodeArchive& counted = archives.front();
   std::vector<std::string> lines;
   for (const CodeFile& f : counted.files) lines.push_back(std::to_string(f.bytes) + "\t" + f.path);
-  lines.push_back("source_bytes:" + std::to_string(counted.source_bytes) + " files:" + std::to_string(counted.files.size()) +
+  lines.push_back("source_bytes:" + std::to_string(counted.source_bytes) +
+                  " without_comments:" + std::to_string(counted.archived_source_bytes) +
+                  " files:" + std::to_string(counted.files.size()) +
                   " tar_bytes:" + std::to_string(counted.tar_bytes) + " root:" + root.string() +
                   " rule:" + code_closure_rule());
   for (const CodeArchive& a : archives) lines.push_back("archive " + a.file_name + ": " + std::to_string(a.size()) + " bytes");

@@ -91,7 +91,8 @@ std::string submission_readme(const SubmissionInfo& info) {
     md << "- GPTQ calibration on training tokens: " << fixed(info.gptq_calibration_ms / 1000.0, 1)
        << " s (on the challenge it counts against the 600-second training budget)\n";
   md << "- Counted code: `" << code.file_name << "`, " << with_thousands(code.size()) << " bytes: "
-     << code.files.size() << " files (" << with_thousands(code.source_bytes) << " bytes of source), "
+     << code.files.size() << " files (" << with_thousands(code.source_bytes) << " bytes of source, archived without comments: "
+     << with_thousands(code.archived_source_bytes) << "), "
      << code_closure_rule() << "\n";
   md << "- Rebuild and re-score from this folder alone (Debian packages: see dartgolf's scripts/setup.sh):\n\n";
   md << "  ```bash\n  mkdir code && tar -xf " << code.file_name;
