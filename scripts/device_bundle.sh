@@ -39,7 +39,8 @@ strip --strip-unneeded .device/bin/* 2>/dev/null || true
 cp scripts/device_check.sh .device/scripts/
 
 # Libraries: everything the binaries load except glibc's own, the driver (libcuda, libnvidia-*)
-# and the CUDA toolkit's (libcudart, libcublas*, libnccl: the GPU machine has CUDA 13.0).
+# and the CUDA toolkit's (libcudart, libcublas*: the GPU machine has CUDA 13.0); libnccl (218 MB, over
+# the 64 MiB a run carries) comes from the GPU machine's PyTorch wheel (device_check.sh finds it).
 skip='^(linux-vdso|ld-linux|libc\.so|libm\.so|libpthread|libdl\.so|librt\.so|libcuda\.so|libnvidia|libcudart|libcublas|libnccl)'
 for bin in .device/bin/*; do
   ldd "$bin" | awk '/=> \// {print $1, $3}' | while read -r name path; do

@@ -21,6 +21,12 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 bundle=$root/.device
 OUT=${OUT:?device_check.sh writes its results to \$OUT}
 export LD_LIBRARY_PATH=$bundle/lib:${LD_LIBRARY_PATH:-}
+# dartgolf links NCCL, which is not part of the CUDA toolkit and too large to carry (218 MB): the GPU
+# machine has it in PyTorch's nvidia-nccl wheel. Used only where no libnccl.so.2 is found already.
+if ! ldconfig -p 2>/dev/null | grep -q 'libnccl\.so\.2'; then
+  nccl_lib=$(python3 -c 'import nvidia.nccl, os; print(os.path.join(list(nvidia.nccl.__path__)[0], "lib"))' 2>/dev/null || true)
+  [[ -n "$nccl_lib" && -d "$nccl_lib" ]] && export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$nccl_lib
+fi
 export DG_PTX_PROBE_EMU=$bundle/bin/ptx_probe_dump_emu
 dartgolf=$bundle/bin/dartgolf
 summary=$OUT/summary.txt
