@@ -4,13 +4,17 @@
 // other way round.
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
 #include <cmath>
+#include <map>
 #include <regex>
 
 #include "backend_pair.h"
 #include "cli_fixtures.h"
 #include "cuda_backend.h"
 #include "test_support.h"
+#include "train/checkpoint.h"
 
 namespace dg {
 namespace {
@@ -64,6 +68,42 @@ TEST_F(CudaCliRun, TrainLogsTheCpuLossesAndCheckpointsCrossDevices) {
                                          test::quoted(dir_ / "cpu/final_model.safetensors"));
   ASSERT_EQ(on_cuda.exit_code, 0) << on_cuda.output;
   EXPECT_NEAR(std::stod(test::last_match(on_cuda.output, scored)), std::stod(test::last_match(cpu.output, bpb)), 2e-4);
+}
+
+// Exact resume on the CUDA code path at fp32: a run killed (SIGKILL) after a checkpoint and resumed
+// ends with the weights of the run never killed, bit for bit, and logs the same losses.
+TEST_F(CudaCliRun, KilledAndResumedEndsBitIdentical) {
+  const std::string args = "--device cuda --set precision=fp32 --set iterations=8 --set train_log_every=1 "
+                           "--set val_loss_every=0 --set checkpoint_every=2 --set checkpoint_every_seconds=0 ";
+  const auto reference = run_cuda_dartgolf(small_run_in(dir_ / "reference", args));
+  ASSERT_EQ(reference.exit_code, 0) << reference.output;
+  const std::filesystem::path dir = dir_ / "killed";
+  const pid_t pid = test::start_program(DG_CUDA_BINARY, small_run_in(dir, args), dir_ / "first.log");
+  ASSERT_TRUE(test::wait_for_text(dir / "metrics.jsonl", "\"step\":5,", 600.0)) << test::read_text(dir_ / "first.log");
+  ::kill(pid, SIGKILL);
+  ASSERT_EQ(test::wait_for_exit(pid), 128 + SIGKILL);
+  const auto resumed = run_cuda_dartgolf("train --resume " + test::quoted(dir));
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("resume: continuing run"), std::string::npos) << resumed.output;
+  EXPECT_NE(resumed.output.find("device:cuda:0"), std::string::npos) << resumed.output;
+  auto weights = [](const std::filesystem::path& run) {
+    std::map<std::string, std::vector<float>> out;
+    for (const auto& [name, tensor] : load_checkpoint(run / "final_model.safetensors").tensors) out[name] = tensor.second;
+    return out;
+  };
+  EXPECT_EQ(weights(dir), weights(dir_ / "reference"));
+  // Every step's loss, the killed run's steps overwritten by the resumed run's where both logged one.
+  std::map<int, std::string> got, expected;
+  const std::regex re(R"(step:(\d+)/8 (train_loss:[0-9.]+))");
+  auto collect = [&](const std::string& log, std::map<int, std::string>& into) {
+    for (auto it = std::sregex_iterator(log.begin(), log.end(), re); it != std::sregex_iterator(); ++it)
+      into[std::stoi((*it)[1])] = (*it)[2];
+  };
+  collect(reference.output, expected);
+  collect(test::read_text(dir_ / "first.log"), got);
+  collect(resumed.output, got);
+  ASSERT_EQ(expected.size(), 8u) << reference.output;
+  EXPECT_EQ(got, expected);
 }
 
 TEST_F(CudaCliRun, DeviceChoicesAndErrors) {

@@ -47,8 +47,10 @@ CommandResult run_dartgolf(const std::string& args, const std::string& env_prefi
 
 std::string quoted(const fs::path& path) { return "'" + path.string() + "'"; }
 
-pid_t start_dartgolf(const std::string& args, const fs::path& output) {
-  const std::string command = "exec '" + std::string(DG_BINARY) + "' " + args + " >" + quoted(output) + " 2>&1";
+pid_t start_dartgolf(const std::string& args, const fs::path& output) { return start_program(DG_BINARY, args, output); }
+
+pid_t start_program(const std::string& binary, const std::string& args, const fs::path& output) {
+  const std::string command = "exec '" + binary + "' " + args + " >" + quoted(output) + " 2>&1";
   const pid_t pid = ::fork();
   if (pid == 0) {
     ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));

@@ -35,6 +35,8 @@ CommandResult run_dartgolf(const std::string& args, const std::string& env_prefi
 // Starts the dartgolf binary in the background (its own pid: no shell in between), stdout and
 // stderr going to `output`. For tests that signal or kill a run part-way.
 pid_t start_dartgolf(const std::string& args, const std::filesystem::path& output);
+// The same for another program (the emulated CUDA build of dartgolf, say).
+pid_t start_program(const std::string& binary, const std::string& args, const std::filesystem::path& output);
 // Waits for a started process; its exit code, or 128 + the signal that killed it.
 int wait_for_exit(pid_t pid);
 // Polls (up to `timeout_s`) until `file` contains `text`; false on timeout.
