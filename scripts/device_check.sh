@@ -3,7 +3,8 @@
 # add up to 465 s), that writes its summary to $OUT. Run from the repository root with the bundle
 # scripts/device_bundle.sh made:
 #
-#   device run:  carry [".device"], command "bash .device/scripts/device_check.sh", timeout_s 540 (leaves time to rerun within the 15-minute budget)
+#   device run:  carry [".device.tar.xz"], command "tar -xJf .device.tar.xz && bash .device/scripts/device_check.sh",
+#                timeout_s 540 (leaves time to rerun within the 15-minute budget)
 #
 # Steps (each bounded, each result a line in $OUT/summary.txt; a failing step does not stop the rest):
 #   1. nvidia-smi: the GPU, driver and memory;
@@ -46,7 +47,8 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used,clocks.sm,cl
 
 cd "$bundle/bin"  # the gpu tests find dartgolf and ptx_probe_dump_emu beside them
 step "gpu tests" 80 bash -c "./dartgolf_gpu_tests --gtest_output=xml:$OUT/gpu_tests.xml >$OUT/gpu_tests.txt 2>&1"
-say "        $(grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$OUT/gpu_tests.txt" | tr '\n' ' ')"
+# The totals only ("[  PASSED  ] 60 tests." ...); each failing or skipped test is in gpu_tests.txt.
+say "        $(grep -E '^\[  (PASSED|FAILED|SKIPPED) +\] [0-9]+ tests?[,.]' "$OUT/gpu_tests.txt" | tr '\n' ' ')"
 if command -v compute-sanitizer >/dev/null && [[ -z "${DEVICE_CHECK_DRY_RUN:-}" ]]; then
   step "compute-sanitizer memcheck (op tests)" 60 bash -c \
     "compute-sanitizer --tool memcheck --error-exitcode 9 ./dartgolf_gpu_tests --gtest_filter='Cuda*Ops*:Cuda*Attention*:Cuda*Loss*:Cuda*Optim*' >$OUT/memcheck.txt 2>&1"
