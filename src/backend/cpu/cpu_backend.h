@@ -1,6 +1,6 @@
 // The fp32 reference backend: every op of backend.h on host memory, OpenMP across rows/heads and
-// OpenBLAS sgemm for matmul. Each op validates its arguments (dg::Error naming the op and shapes)
-// and then calls the float instantiation of the kernel templates in ops_*.h.
+// OpenBLAS sgemm for matmul. Each op validates its arguments (backend/op_checks.h, shared with the
+// CUDA backend) and then calls the float instantiation of the kernel templates in ops_*.h.
 #pragma once
 
 #include <string>

@@ -7,11 +7,11 @@
 
 #include <cstdint>
 
+#include "backend/op_shapes.h"
+
 namespace dg::cpu {
 
-struct AttentionShape {
-  int64_t batch = 0, seq = 0, heads = 0, kv_heads = 0, head_dim = 0;
-};
+using dg::AttentionShape;
 
 // Query rows per block: the score tile is [kAttentionBlock, seq] per thread.
 inline constexpr int64_t kAttentionBlock = 64;

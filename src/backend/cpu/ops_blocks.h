@@ -7,6 +7,8 @@
 
 #include <cstdint>
 
+#include "backend/op_shapes.h"
+
 namespace dg::cpu {
 
 // features [rows, (n+1)·k] = [s_0 | ... | s_{n−1} | Σ_{i<j} |s_i − s_j|] from streams [n, rows, k].
@@ -29,12 +31,7 @@ template <class Real>
 void gated_add_backward(Real* dy, Real* dgate, Real* ds, const Real* dx, const Real* gate, const Real* s,
                         const Real* y, int64_t rows, int64_t dim);
 
-struct DaamShape {
-  int64_t rows = 0;
-  int64_t dim = 0;        // features per row
-  int64_t groups = 0;     // g: dim % groups == 0
-  int64_t gaussians = 1;  // N per group
-};
+using dg::DaamShape;
 
 // See backend.h: mean and rstd [rows, groups] are written; mix [groups, N] logits or nullptr (N = 1).
 template <class Real>

@@ -7,6 +7,8 @@
 
 #include <cstdint>
 
+#include "backend/op_shapes.h"
+
 namespace dg::cpu {
 
 // x [batch, mem + tok, dim] = [memory [mem, dim] ; tok [batch, tok, dim]] per sequence.
@@ -43,13 +45,7 @@ void diff_lambda_backward(Real* dlq1, Real* dlk1, Real* dlq2, Real* dlk2, const 
 template <class Real> void sigmoid_forward(Real* out, const Real* x, int64_t n);
 template <class Real> void sigmoid_backward(Real* dx, const Real* dout, const Real* out, int64_t n);
 
-struct DiffCombineShape {
-  int64_t rows = 0;       // batch × sequence
-  int64_t heads = 0;      // output heads H (a holds 2H)
-  int64_t head_dim = 0;
-  bool per_row_lambda = false;  // λ [rows, H] instead of [H]
-  bool interleaved = false;     // pairs (2i, 2i+1) instead of (i, H+i)
-};
+using dg::DiffCombineShape;
 
 // out [rows, H, hd] = a1 − λ·a2 from a [rows, 2H, hd].
 template <class Real>
