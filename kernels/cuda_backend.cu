@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <sstream>
 
+#include "backend/op_checks.h"
 #include "backend/shape_checks.h"
 #include "cuda_backend.h"
 #include "cuda_backend_impl.h"
@@ -54,8 +55,6 @@ bool usable(int index, std::string* why) {
   }
   return true;
 }
-
-void f32(const char* op, const char* name, const Tensor& t) { require_f32(op, name, t, Device::CUDA); }
 
 }  // namespace
 
@@ -177,7 +176,7 @@ void CudaBackend::copy(const Tensor& dst, const Tensor& src) {
 }
 
 void CudaBackend::fill(const Tensor& dst, float value) {
-  f32("fill", "dst", dst);
+  check_fill(Device::CUDA, dst);
   const int64_t n = dst.numel();
   if (n == 0) return;
   launch<fill_kernel>(grid_for(n), kThreads, 0, stream_, dst.f32(), value, n);
@@ -189,25 +188,9 @@ void CudaBackend::synchronize() { DG_CUDA_CHECK(cudaStreamSynchronize(stream_));
 
 void CudaBackend::matmul(const Tensor& c, const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, float alpha,
                          float beta) {
-  const char* op = "matmul";
-  f32(op, "c", c);
-  f32(op, "a", a);
-  f32(op, "b", b);
-  // Every operand is read as a matrix [rows(), last dim], as the CPU backend does.
-  const int64_t m = trans_a ? a.dim(-1) : a.rows();
-  const int64_t k = trans_a ? a.rows() : a.dim(-1);
-  const int64_t kb = trans_b ? b.dim(-1) : b.rows();
-  const int64_t n = trans_b ? b.rows() : b.dim(-1);
-  DG_CHECK(k == kb, op << ": inner dimensions differ: op(a) from a " << describe(a) << (trans_a ? " (transposed)" : "")
-                       << " has " << k << " columns, op(b) from b " << describe(b)
-                       << (trans_b ? " (transposed)" : "") << " has " << kb << " rows");
-  DG_CHECK(c.rows() == m && c.dim(-1) == n, op << ": c " << describe(c) << " must be [" << m << ", " << n
-                                               << "] for a " << describe(a) << (trans_a ? "ᵀ" : "") << " · b "
-                                               << describe(b) << (trans_b ? "ᵀ" : ""));
+  const auto [m, n, k] = check_matmul(Device::CUDA, c, a, trans_a, b, trans_b);
   DG_CHECK(m <= INT_MAX && n <= INT_MAX && k <= INT_MAX,
-           op << ": dimensions " << m << "×" << k << "×" << n << " exceed the cuBLAS int range");
-  require_disjoint(op, "c", c, "a", a);
-  require_disjoint(op, "c", c, "b", b);
+           "matmul: dimensions " << m << "×" << k << "×" << n << " exceed the cuBLAS int range");
   if (m == 0 || n == 0) return;
 
   Gemm g;

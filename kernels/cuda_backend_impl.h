@@ -1,7 +1,7 @@
 // The CUDA backend: every op of backend.h on one GPU (or on the CPU emulator), in the kernel dialect
 // of docs/cuda-emulator.md. Shared by the op files that implement it (cuda_backend.cu: memory,
 // copies and matmul; ops_*.cu: the op families). Argument checks are the CPU backend's
-// (backend/shape_checks.h), so both backends refuse the same mistakes with the same messages.
+// (backend/op_checks.h), so both backends refuse the same mistakes with the same messages.
 #pragma once
 
 #include <cuda_runtime.h>

@@ -59,6 +59,7 @@
 #include <climits>
 #include <cmath>
 
+#include "backend/op_checks.h"
 #include "backend/shape_checks.h"
 #include "cuda_backend_impl.h"
 #include "dialect.cuh"
@@ -486,34 +487,19 @@ __global__ void attention_dq_kernel(float* dq, const float* dout, const float* q
   store_rows<HD, true>(dq + s.q_offset(b, h), dq_acc, q0, s.seq, s.q_pitch(), s.head_dim, s.scale, ty, tx);
 }
 
-void f32(const char* op, const char* name, const Tensor& t) { require_f32(op, name, t, Device::CUDA); }
-
-// The CPU backend's shape checks (cpu_backend.cpp), with the same messages, then the limits of
-// these kernels.
-AttentionDims attention_dims(const char* op, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& lse,
-                             float softmax_scale) {
-  require_rank(op, "q", q, 4);
-  require_rank(op, "k", k, 4);
-  require_same_shape(op, "v", v, "k", k);
-  const int64_t batch = q.dim(0), seq = q.dim(1), heads = q.dim(2), kv_heads = k.dim(2), head_dim = q.dim(3);
-  DG_CHECK(k.dim(0) == batch && k.dim(1) == seq && k.dim(3) == head_dim,
-           op << ": k " << describe(k) << " must be [" << batch << ", " << seq << ", kv_heads, " << head_dim
-              << "] for q " << describe(q));
-  DG_CHECK(kv_heads > 0 && heads % kv_heads == 0,
-           op << ": query heads " << heads << " (q " << describe(q) << ") must be a multiple of KV heads " << kv_heads
-              << " (k " << describe(k) << ")");
-  require_numel(op, "lse", lse, batch * heads * seq, "[batch, heads, seq]");
-  DG_CHECK(head_dim <= kMaxHeadDim,
+// The checked shape (op_checks.h) within the limits of these kernels, as they take it.
+AttentionDims attention_dims(const char* op, const AttentionShape& shape, const Tensor& q, float softmax_scale) {
+  DG_CHECK(shape.head_dim <= kMaxHeadDim,
            op << ": the CUDA backend supports head_dim up to " << kMaxHeadDim << ", q is " << describe(q));
   AttentionDims s{};
-  s.batch = batch;
-  s.seq = seq;
-  s.heads = static_cast<int>(heads);
-  s.kv_heads = static_cast<int>(kv_heads);
-  s.head_dim = static_cast<int>(head_dim);
-  s.tiles = (seq + kTile - 1) / kTile;
+  s.batch = shape.batch;
+  s.seq = shape.seq;
+  s.heads = static_cast<int>(shape.heads);
+  s.kv_heads = static_cast<int>(shape.kv_heads);
+  s.head_dim = static_cast<int>(shape.head_dim);
+  s.tiles = (shape.seq + kTile - 1) / kTile;
   s.scale = softmax_scale;
-  DG_CHECK(heads <= INT_MAX && s.tiles * batch * heads <= INT_MAX,
+  DG_CHECK(shape.heads <= INT_MAX && s.tiles * shape.batch * shape.heads <= INT_MAX,
            op << ": q " << describe(q) << " needs more thread blocks than one launch has");
   return s;
 }
@@ -551,11 +537,8 @@ void run_backward(cudaStream_t stream, const Tensor& dq, const Tensor& dk, const
 
 void CudaBackend::attention_forward(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k,
                                     const Tensor& v, float softmax_scale) {
-  const char* op = "attention_forward";
-  for (auto [name, t] : {std::pair{"out", &out}, {"lse", &lse}, {"q", &q}, {"k", &k}, {"v", &v}}) f32(op, name, *t);
-  const AttentionDims s = attention_dims(op, q, k, v, lse, softmax_scale);
-  require_same_shape(op, "out", out, "q", q);
-  for (auto [name, t] : {std::pair{"q", &q}, {"k", &k}, {"v", &v}}) require_disjoint(op, "out", out, name, *t);
+  const AttentionShape shape = check_attention_forward(Device::CUDA, out, lse, q, k, v);
+  const AttentionDims s = attention_dims("attention_forward", shape, q, softmax_scale);
   if (s.batch * s.heads * s.seq == 0) return;
   switch (padded_head_dim(s.head_dim)) {
     case 32: run_forward<32>(stream_, out, lse, q, k, v, s); break;
@@ -567,19 +550,8 @@ void CudaBackend::attention_forward(const Tensor& out, const Tensor& lse, const 
 void CudaBackend::attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& dout,
                                      const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
                                      const Tensor& lse, float softmax_scale) {
-  const char* op = "attention_backward";
-  for (auto [name, t] : {std::pair{"dq", &dq}, {"dk", &dk}, {"dv", &dv}, {"dout", &dout}, {"q", &q}, {"k", &k},
-                         {"v", &v}, {"out", &out}, {"lse", &lse}})
-    f32(op, name, *t);
-  const AttentionDims s = attention_dims(op, q, k, v, lse, softmax_scale);
-  require_same_shape(op, "dq", dq, "q", q);
-  require_same_shape(op, "dout", dout, "q", q);
-  require_same_shape(op, "out", out, "q", q);
-  require_same_shape(op, "dk", dk, "k", k);
-  require_same_shape(op, "dv", dv, "v", v);
-  require_disjoint(op, "dq", dq, "dk", dk);
-  require_disjoint(op, "dq", dq, "dv", dv);
-  require_disjoint(op, "dk", dk, "dv", dv);
+  const AttentionShape shape = check_attention_backward(Device::CUDA, dq, dk, dv, dout, q, k, v, out, lse);
+  const AttentionDims s = attention_dims("attention_backward", shape, q, softmax_scale);
   const int64_t rows = s.batch * s.heads * s.seq;
   if (rows == 0) return;
   // delta [B, H, T] lives in scratch slot 2 for the length of this call (slots 0 and 1 are matmul's).

@@ -11,9 +11,8 @@
 // parameter sums, once for dx) rather than keeping N·m terms in shared memory; the per-(row, group)
 // parameter partials go through global memory (rows·g·N·3 floats) before the column sums.
 #include <cmath>
-#include <utility>
 
-#include "backend/shape_checks.h"
+#include "backend/op_checks.h"
 #include "column_sums.cuh"
 #include "cuda_backend_impl.h"
 #include "cuda_check.cuh"
@@ -22,8 +21,6 @@
 #include "warp_rows.cuh"
 
 namespace dg::cuda {
-
-using namespace shape_checks;
 
 namespace {
 
@@ -84,10 +81,6 @@ __global__ void daam_mixture_kernel(float* pi, const float* mix, int64_t groups,
     for (int64_t j = 0; j < gaussians; ++j) p[j] /= total;
   }
 }
-
-struct DaamShape {
-  int64_t rows = 0, dim = 0, groups = 0, gaussians = 1;  // features per group: dim / groups
-};
 
 // One Gaussian's term exp(−((x − (μ + offset))·rstd)² / (2·scale)) (expf: within 2 ulp of e^x).
 __device__ inline float gaussian_term(float xv, float mu, float rs, float off, float sc) {
@@ -256,67 +249,14 @@ __global__ void head_gate_backward_kernel(float* dx, float* dgate, const float* 
   }
 }
 
-// ---- argument checks: the CPU backend's (cpu_backend_blocks.cpp), message for message -----------------------
-
-void tau_features_shape(const char* op, const char* features_name, const Tensor& features, const char* streams_name,
-                        const Tensor& streams) {
-  require_rank(op, streams_name, streams, 3);
-  const int64_t n = streams.dim(0), rows = streams.dim(1), k = streams.dim(2);
-  DG_CHECK(n >= 1, op << ": " << streams_name << " " << describe(streams) << " must stack at least one stream");
-  DG_CHECK(features.rows() == rows && features.dim(-1) == (n + 1) * k,
-           op << ": " << features_name << " " << describe(features) << " must be [" << rows << ", " << (n + 1) * k
-              << "] ((n + 1)·k for " << streams_name << " " << describe(streams) << ")");
-  require_disjoint(op, features_name, features, streams_name, streams);
-}
-
-DaamShape daam_shape(const char* op, const Tensor& x, const Tensor& offset, const Tensor& scale, const Tensor& mix) {
-  require_rank(op, "offset", offset, 2);
-  require_same_shape(op, "scale", scale, "offset", offset);
-  DaamShape s{x.rows(), x.dim(-1), offset.dim(0), offset.dim(1)};
-  DG_CHECK(s.groups >= 1 && s.gaussians >= 1,
-           op << ": offset " << describe(offset) << " must be [groups >= 1, gaussians >= 1]");
-  DG_CHECK(s.dim % s.groups == 0, op << ": x " << describe(x) << " has " << s.dim << " features, not divisible into "
-                                     << s.groups << " groups (offset " << describe(offset) << ")");
-  if (mix.ndim == 0) {
-    DG_CHECK(s.gaussians == 1, op << ": mix is empty but offset " << describe(offset) << " has " << s.gaussians
-                                  << " Gaussians per group; a mixture needs its weights");
-  } else {
-    require_f32(op, "mix", mix, Device::CUDA);
-    require_same_shape(op, "mix", mix, "offset", offset);
-  }
-  return s;
-}
-
-void daam_stats_shape(const char* op, const DaamShape& s, const Tensor& mean, const Tensor& rstd) {
-  require_f32(op, "mean", mean, Device::CUDA);
-  require_f32(op, "rstd", rstd, Device::CUDA);
-  require_numel(op, "mean", mean, s.rows * s.groups, "one per row and group");
-  require_numel(op, "rstd", rstd, s.rows * s.groups, "one per row and group");
-}
-
 const float* optional_data(const Tensor& t) { return t.ndim == 0 ? nullptr : t.f32(); }
-
-// x [..., H, hd] viewed as [R, H, hd] with its gate [R, H].
-struct HeadGateShape {
-  int64_t rows, heads, head_dim;
-};
-HeadGateShape head_gate_shape(const char* op, const char* x_name, const Tensor& x, const Tensor& gate) {
-  DG_CHECK(x.ndim >= 3, op << ": " << x_name << " " << describe(x) << " must be [rows, heads, head_dim] or [B, T, heads, head_dim]");
-  HeadGateShape s{0, x.dim(-2), x.dim(-1)};
-  s.rows = s.heads * s.head_dim == 0 ? 0 : x.numel() / (s.heads * s.head_dim);
-  require_numel(op, "gate", gate, s.rows * s.heads, "one per row and head");
-  return s;
-}
 
 }  // namespace
 
 // ---- τ-fusion controller features ----------------------------------------------------------------------------------
 
 void CudaBackend::tau_features_forward(const Tensor& features, const Tensor& streams) {
-  const char* op = "tau_features_forward";
-  require_f32(op, "features", features, Device::CUDA);
-  require_f32(op, "streams", streams, Device::CUDA);
-  tau_features_shape(op, "features", features, "streams", streams);
+  check_tau_features_forward(Device::CUDA, features, streams);
   const int64_t n = streams.dim(0), rows = streams.dim(1), k = streams.dim(2);
   if (rows == 0 || k == 0) return;
   launch<tau_features_forward_kernel>(tile_grid(rows, k), tile_block(), 0, stream(), features.f32(), streams.f32(), n,
@@ -324,13 +264,7 @@ void CudaBackend::tau_features_forward(const Tensor& features, const Tensor& str
 }
 
 void CudaBackend::tau_features_backward(const Tensor& dstreams, const Tensor& dfeatures, const Tensor& streams) {
-  const char* op = "tau_features_backward";
-  for (auto [name, t] : {std::pair{"dstreams", &dstreams}, {"dfeatures", &dfeatures}, {"streams", &streams}})
-    require_f32(op, name, *t, Device::CUDA);
-  tau_features_shape(op, "dfeatures", dfeatures, "streams", streams);
-  require_same_shape(op, "dstreams", dstreams, "streams", streams);
-  require_disjoint(op, "dstreams", dstreams, "dfeatures", dfeatures);
-  require_disjoint(op, "dstreams", dstreams, "streams", streams);
+  check_tau_features_backward(Device::CUDA, dstreams, dfeatures, streams);
   const int64_t n = streams.dim(0), rows = streams.dim(1), k = streams.dim(2);
   if (rows == 0 || k == 0) return;
   launch<tau_features_backward_kernel>(tile_grid(rows, k), tile_block(), 0, stream(), dstreams.f32(), dfeatures.f32(),
@@ -342,14 +276,7 @@ void CudaBackend::tau_features_backward(const Tensor& dstreams, const Tensor& df
 void CudaBackend::daam_gate_forward(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& x,
                                     const Tensor& offset, const Tensor& scale, const Tensor& mix, float eps,
                                     bool residual) {
-  const char* op = "daam_gate_forward";
-  for (auto [name, t] : {std::pair{"out", &out}, {"x", &x}, {"offset", &offset}, {"scale", &scale}})
-    require_f32(op, name, *t, Device::CUDA);
-  const DaamShape s = daam_shape(op, x, offset, scale, mix);
-  daam_stats_shape(op, s, mean, rstd);
-  require_same_rows(op, "out", out, "x", x);
-  DG_CHECK(eps > 0.0f, op << ": eps must be positive, got " << eps);
-  for (auto [name, t] : {std::pair{"x", &x}, {"mean", &mean}, {"rstd", &rstd}}) require_disjoint(op, "out", out, name, *t);
+  const DaamShape s = check_daam_gate_forward(Device::CUDA, out, mean, rstd, x, offset, scale, mix, eps);
   if (s.rows == 0) return;
   auto* pi = static_cast<float*>(scratch(kReductionScratchSlot, s.groups * s.gaussians * sizeof(float)));
   launch<daam_mixture_kernel>(grid_for(s.groups), kThreads, 0, stream(), pi, optional_data(mix), s.groups, s.gaussians);
@@ -360,25 +287,8 @@ void CudaBackend::daam_gate_forward(const Tensor& out, const Tensor& mean, const
 void CudaBackend::daam_gate_backward(const Tensor& dx, const Tensor& doffset, const Tensor& dscale, const Tensor& dmix,
                                      const Tensor& dout, const Tensor& x, const Tensor& mean, const Tensor& rstd,
                                      const Tensor& offset, const Tensor& scale, const Tensor& mix, bool residual) {
-  const char* op = "daam_gate_backward";
-  for (auto [name, t] : {std::pair{"dx", &dx}, {"doffset", &doffset}, {"dscale", &dscale}, {"dout", &dout},
-                         {"x", &x}, {"offset", &offset}, {"scale", &scale}})
-    require_f32(op, name, *t, Device::CUDA);
-  const DaamShape s = daam_shape(op, x, offset, scale, mix);
-  daam_stats_shape(op, s, mean, rstd);
-  require_same_rows(op, "dx", dx, "x", x);
-  require_same_rows(op, "dout", dout, "x", x);
-  require_same_numel(op, "doffset", doffset, "offset", offset);
-  require_same_numel(op, "dscale", dscale, "scale", scale);
-  DG_CHECK((dmix.ndim == 0) == (mix.ndim == 0),
-           op << ": dmix must be empty exactly when mix is (mix " << (mix.ndim == 0 ? "empty" : describe(mix))
-              << ", dmix " << (dmix.ndim == 0 ? "empty" : describe(dmix)) << ")");
-  if (dmix.ndim != 0) {
-    require_f32(op, "dmix", dmix, Device::CUDA);
-    require_same_numel(op, "dmix", dmix, "mix", mix);
-  }
-  require_disjoint(op, "dx", dx, "dout", dout);
-  require_disjoint(op, "dx", dx, "x", x);
+  const DaamShape s =
+      check_daam_gate_backward(Device::CUDA, dx, doffset, dscale, dmix, dout, x, mean, rstd, offset, scale, mix);
   if (s.rows == 0) return;
   // Scratch: π [g, N] | parts [rows·g, N, 3] | the column sums' partials | sums [g, N, 3].
   const int64_t params = s.groups * s.gaussians, items = s.rows * s.groups;
@@ -400,12 +310,7 @@ void CudaBackend::daam_gate_backward(const Tensor& dx, const Tensor& doffset, co
 
 void CudaBackend::daam_density_forward(const Tensor& density, const Tensor& x, const Tensor& mean, const Tensor& rstd,
                                        const Tensor& offset, const Tensor& scale, const Tensor& mix) {
-  const char* op = "daam_density_forward";
-  for (auto [name, t] : {std::pair{"density", &density}, {"x", &x}, {"offset", &offset}, {"scale", &scale}})
-    require_f32(op, name, *t, Device::CUDA);
-  const DaamShape s = daam_shape(op, x, offset, scale, mix);
-  daam_stats_shape(op, s, mean, rstd);
-  require_numel(op, "density", density, s.rows * s.groups, "one per row and group");
+  const DaamShape s = check_daam_density_forward(Device::CUDA, density, x, mean, rstd, offset, scale, mix);
   if (s.rows == 0) return;
   auto* pi = static_cast<float*>(scratch(kReductionScratchSlot, s.groups * s.gaussians * sizeof(float)));
   launch<daam_mixture_kernel>(grid_for(s.groups), kThreads, 0, stream(), pi, optional_data(mix), s.groups, s.gaussians);
@@ -416,12 +321,7 @@ void CudaBackend::daam_density_forward(const Tensor& density, const Tensor& x, c
 // ---- per-(row, head) gate -------------------------------------------------------------------------------------------
 
 void CudaBackend::head_gate_forward(const Tensor& out, const Tensor& x, const Tensor& gate, float gain) {
-  const char* op = "head_gate_forward";
-  for (auto [name, t] : {std::pair{"out", &out}, {"x", &x}, {"gate", &gate}}) require_f32(op, name, *t, Device::CUDA);
-  const HeadGateShape s = head_gate_shape(op, "x", x, gate);
-  require_same_numel(op, "out", out, "x", x);
-  require_disjoint(op, "out", out, "x", x);
-  require_disjoint(op, "out", out, "gate", gate);
+  const HeadGateShape s = check_head_gate_forward(Device::CUDA, out, x, gate);
   const int64_t count = s.rows * s.heads;
   if (count == 0 || s.head_dim == 0) return;
   launch<head_gate_forward_kernel>(tile_grid(count, s.head_dim), tile_block(), 0, stream(), out.f32(), x.f32(),
@@ -430,16 +330,7 @@ void CudaBackend::head_gate_forward(const Tensor& out, const Tensor& x, const Te
 
 void CudaBackend::head_gate_backward(const Tensor& dx, const Tensor& dgate, const Tensor& dout, const Tensor& x,
                                      const Tensor& gate, float gain) {
-  const char* op = "head_gate_backward";
-  for (auto [name, t] : {std::pair{"dx", &dx}, {"dgate", &dgate}, {"dout", &dout}, {"x", &x}, {"gate", &gate}})
-    require_f32(op, name, *t, Device::CUDA);
-  const HeadGateShape s = head_gate_shape(op, "x", x, gate);
-  require_same_numel(op, "dx", dx, "x", x);
-  require_same_numel(op, "dout", dout, "x", x);
-  require_same_numel(op, "dgate", dgate, "gate", gate);
-  require_disjoint(op, "dx", dx, "dgate", dgate);
-  require_disjoint(op, "dx", dx, "dout", dout);
-  require_disjoint(op, "dgate", dgate, "dout", dout);
+  const HeadGateShape s = check_head_gate_backward(Device::CUDA, dx, dgate, dout, x, gate);
   const int64_t count = s.rows * s.heads;
   if (count == 0) return;
   launch<head_gate_backward_kernel>(grid_for(count * kWarpSize), kThreads, 0, stream(), dx.f32(), dgate.f32(), dout.f32(), x.f32(),

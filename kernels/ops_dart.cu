@@ -11,9 +11,8 @@
 // per thread and iteration; float4 loads and stores, or folding them into the neighbouring ops'
 // addressing, would save bandwidth and launches.
 #include <cmath>
-#include <utility>
 
-#include "backend/shape_checks.h"
+#include "backend/op_checks.h"
 #include "column_sums.cuh"
 #include "cuda_backend_impl.h"
 #include "dialect.cuh"
@@ -21,8 +20,6 @@
 #include "warp_rows.cuh"
 
 namespace dg::cuda {
-
-using namespace shape_checks;
 
 namespace {
 
@@ -119,12 +116,6 @@ __global__ void diff_lambda_backward_kernel(float* dlq1, float* dlk1, float* dlq
   }
 }
 
-struct DiffCombineShape {
-  int64_t rows = 0, heads = 0, head_dim = 0;  // a: [rows, 2·heads, head_dim]
-  bool per_row_lambda = false;                // λ [rows, heads] instead of [heads]
-  bool interleaved = false;                   // pairs (2i, 2i + 1) instead of (i, heads + i)
-};
-
 // Offsets (in heads) of output head i's pair inside a row of a [2H, hd].
 __device__ inline int64_t first_of_pair(int64_t i, const DiffCombineShape& s) { return s.interleaved ? 2 * i : i; }
 __device__ inline int64_t second_of_pair(int64_t i, const DiffCombineShape& s) {
@@ -170,58 +161,13 @@ __global__ void diff_combine_backward_kernel(float* da, float* dlambda, float* d
   }
 }
 
-// The CPU backend's checks (cpu_backend.cpp), message for message.
-void token_rows_shape(const char* op, const char* small_name, const Tensor& small, const char* big_name,
-                      const Tensor& big) {
-  require_rank(op, small_name, small, 3);
-  require_rank(op, big_name, big, 3);
-  DG_CHECK(small.dim(0) == big.dim(0) && small.dim(2) == big.dim(2) && small.dim(1) <= big.dim(1),
-           op << ": " << small_name << " " << describe(small) << " must be [" << big.dim(0) << ", T <= " << big.dim(1)
-              << ", " << big.dim(2) << "] for " << big_name << " " << describe(big));
-  require_disjoint(op, small_name, small, big_name, big);
-}
-
-int64_t tile_copies(const char* op, const char* wide_name, const Tensor& wide, const char* narrow_name,
-                    const Tensor& narrow) {
-  DG_CHECK(wide.rows() == narrow.rows() && narrow.dim(-1) > 0 && wide.dim(-1) % narrow.dim(-1) == 0,
-           op << ": " << wide_name << " " << describe(wide) << " must hold a whole number of copies of the rows of "
-              << narrow_name << " " << describe(narrow));
-  require_disjoint(op, wide_name, wide, narrow_name, narrow);
-  return wide.dim(-1) / narrow.dim(-1);
-}
-
-DiffCombineShape diff_combine_shape(const char* op, const Tensor& out, const Tensor& a, const Tensor& lambda,
-                                    bool interleaved) {
-  require_rank(op, "a", a, 4);
-  require_rank(op, "out", out, 4);
-  DG_CHECK(a.dim(2) % 2 == 0, op << ": a " << describe(a) << " must hold an even number (2H) of heads");
-  DiffCombineShape s{a.dim(0) * a.dim(1), a.dim(2) / 2, a.dim(3), false, interleaved};
-  DG_CHECK(out.dim(0) == a.dim(0) && out.dim(1) == a.dim(1) && out.dim(2) == s.heads && out.dim(3) == s.head_dim,
-           op << ": out " << describe(out) << " must be [" << a.dim(0) << ", " << a.dim(1) << ", " << s.heads << ", "
-              << s.head_dim << "] for a " << describe(a));
-  DG_CHECK(lambda.numel() == s.heads || lambda.numel() == s.rows * s.heads,
-           op << ": lambda " << describe(lambda) << " must hold " << s.heads << " (per head) or " << s.rows * s.heads
-              << " (per token and head) values");
-  s.per_row_lambda = lambda.numel() == s.rows * s.heads && s.rows != 1;
-  return s;
-}
-
 }  // namespace
 
 // ---- memory rows -----------------------------------------------------------------------------------------------
 
 void CudaBackend::memory_concat_forward(const Tensor& x, const Tensor& memory, const Tensor& tok) {
-  const char* op = "memory_concat_forward";
-  for (auto [name, t] : {std::pair{"x", &x}, {"memory", &memory}, {"tok", &tok}}) require_f32(op, name, *t, Device::CUDA);
-  require_rank(op, "x", x, 3);
-  require_rank(op, "tok", tok, 3);
+  check_memory_concat_forward(Device::CUDA, x, memory, tok);
   const int64_t batch = x.dim(0), seq = x.dim(1), dim = x.dim(2), tok_rows = tok.dim(1);
-  DG_CHECK(tok.dim(0) == batch && tok.dim(2) == dim && tok_rows <= seq,
-           op << ": tok " << describe(tok) << " must be [" << batch << ", T <= " << seq << ", " << dim << "] for x "
-              << describe(x));
-  require_numel(op, "memory", memory, (seq - tok_rows) * dim, "[memory rows, features of x]");
-  require_disjoint(op, "x", x, "tok", tok);
-  require_disjoint(op, "x", x, "memory", memory);
   if (x.numel() == 0) return;
   const int64_t memory_elems = (seq - tok_rows) * dim, tok_elems = tok_rows * dim;
   launch<memory_concat_forward_kernel>(tile_grid(batch, seq * dim), tile_block(), 0, stream(), x.f32(), memory.f32(),
@@ -229,18 +175,8 @@ void CudaBackend::memory_concat_forward(const Tensor& x, const Tensor& memory, c
 }
 
 void CudaBackend::memory_concat_backward(const Tensor& dmemory, const Tensor& dtok, const Tensor& dx) {
-  const char* op = "memory_concat_backward";
-  for (auto [name, t] : {std::pair{"dmemory", &dmemory}, {"dtok", &dtok}, {"dx", &dx}})
-    require_f32(op, name, *t, Device::CUDA);
-  require_rank(op, "dx", dx, 3);
-  require_rank(op, "dtok", dtok, 3);
+  check_memory_concat_backward(Device::CUDA, dmemory, dtok, dx);
   const int64_t batch = dx.dim(0), seq = dx.dim(1), dim = dx.dim(2), tok_rows = dtok.dim(1);
-  DG_CHECK(dtok.dim(0) == batch && dtok.dim(2) == dim && tok_rows <= seq,
-           op << ": dtok " << describe(dtok) << " must be [" << batch << ", T <= " << seq << ", " << dim
-              << "] for dx " << describe(dx));
-  require_numel(op, "dmemory", dmemory, (seq - tok_rows) * dim, "[memory rows, features of dx]");
-  require_disjoint(op, "dx", dx, "dtok", dtok);
-  require_disjoint(op, "dx", dx, "dmemory", dmemory);
   const int64_t memory_elems = (seq - tok_rows) * dim, tok_elems = tok_rows * dim;
   if (seq * dim == 0) return;
   // With batch 0 the memory gradient still receives its (empty, zero) sums, as on the CPU.
@@ -251,10 +187,7 @@ void CudaBackend::memory_concat_backward(const Tensor& dmemory, const Tensor& dt
 // ---- token rows ------------------------------------------------------------------------------------------------
 
 void CudaBackend::token_rows_forward(const Tensor& out, const Tensor& x) {
-  const char* op = "token_rows_forward";
-  require_f32(op, "out", out, Device::CUDA);
-  require_f32(op, "x", x, Device::CUDA);
-  token_rows_shape(op, "out", out, "x", x);
+  check_token_rows_forward(Device::CUDA, out, x);
   if (out.numel() == 0) return;
   const int64_t batch = x.dim(0), dim = x.dim(2);
   launch<token_rows_forward_kernel>(tile_grid(batch, out.dim(1) * dim), tile_block(), 0, stream(), out.f32(), x.f32(),
@@ -262,10 +195,7 @@ void CudaBackend::token_rows_forward(const Tensor& out, const Tensor& x) {
 }
 
 void CudaBackend::token_rows_backward(const Tensor& dx, const Tensor& dout) {
-  const char* op = "token_rows_backward";
-  require_f32(op, "dx", dx, Device::CUDA);
-  require_f32(op, "dout", dout, Device::CUDA);
-  token_rows_shape(op, "dout", dout, "dx", dx);
+  check_token_rows_backward(Device::CUDA, dx, dout);
   if (dout.numel() == 0) return;
   const int64_t batch = dx.dim(0), dim = dx.dim(2);
   launch<token_rows_backward_kernel>(tile_grid(batch, dout.dim(1) * dim), tile_block(), 0, stream(), dx.f32(),
@@ -275,22 +205,14 @@ void CudaBackend::token_rows_backward(const Tensor& dx, const Tensor& dout) {
 // ---- broadcast vector add ------------------------------------------------------------------------------------------
 
 void CudaBackend::add_vector_forward(const Tensor& x, const Tensor& v) {
-  const char* op = "add_vector_forward";
-  require_f32(op, "x", x, Device::CUDA);
-  require_f32(op, "v", v, Device::CUDA);
-  require_numel(op, "v", v, x.dim(-1), "one per feature of x");
-  require_disjoint(op, "x", x, "v", v);
+  check_add_vector_forward(Device::CUDA, x, v);
   const int64_t rows = x.rows(), dim = x.dim(-1);
   if (rows == 0 || dim == 0) return;
   launch<add_vector_forward_kernel>(tile_grid(rows, dim), tile_block(), 0, stream(), x.f32(), v.f32(), rows, dim);
 }
 
 void CudaBackend::add_vector_backward(const Tensor& dv, const Tensor& dx) {
-  const char* op = "add_vector_backward";
-  require_f32(op, "dv", dv, Device::CUDA);
-  require_f32(op, "dx", dx, Device::CUDA);
-  require_numel(op, "dv", dv, dx.dim(-1), "one per feature of dx");
-  require_disjoint(op, "dv", dv, "dx", dx);
+  check_add_vector_backward(Device::CUDA, dv, dx);
   const int64_t rows = dx.rows(), dim = dx.dim(-1);
   if (rows == 0 || dim == 0) return;
   const ColumnSums plan(rows, dim);
@@ -301,10 +223,7 @@ void CudaBackend::add_vector_backward(const Tensor& dv, const Tensor& dx) {
 // ---- column tiling ------------------------------------------------------------------------------------------------
 
 void CudaBackend::tile_columns_forward(const Tensor& out, const Tensor& x) {
-  const char* op = "tile_columns_forward";
-  require_f32(op, "out", out, Device::CUDA);
-  require_f32(op, "x", x, Device::CUDA);
-  const int64_t copies = tile_copies(op, "out", out, "x", x);
+  const int64_t copies = check_tile_columns_forward(Device::CUDA, out, x);
   const int64_t rows = x.rows(), width = x.dim(-1);
   if (rows == 0 || copies == 0) return;
   launch<tile_columns_forward_kernel>(tile_grid(rows, width * copies), tile_block(), 0, stream(), out.f32(), x.f32(),
@@ -312,10 +231,7 @@ void CudaBackend::tile_columns_forward(const Tensor& out, const Tensor& x) {
 }
 
 void CudaBackend::tile_columns_backward(const Tensor& dx, const Tensor& dout) {
-  const char* op = "tile_columns_backward";
-  require_f32(op, "dx", dx, Device::CUDA);
-  require_f32(op, "dout", dout, Device::CUDA);
-  const int64_t copies = tile_copies(op, "dout", dout, "dx", dx);
+  const int64_t copies = check_tile_columns_backward(Device::CUDA, dx, dout);
   const int64_t rows = dx.rows(), width = dx.dim(-1);
   if (rows == 0) return;
   launch<tile_columns_backward_kernel>(tile_grid(rows, width), tile_block(), 0, stream(), dx.f32(), dout.f32(), rows,
@@ -326,11 +242,7 @@ void CudaBackend::tile_columns_backward(const Tensor& dx, const Tensor& dout) {
 
 void CudaBackend::diff_lambda_forward(const Tensor& lambda, const Tensor& lq1, const Tensor& lk1, const Tensor& lq2,
                                       const Tensor& lk2, float lambda_init) {
-  const char* op = "diff_lambda_forward";
-  for (auto [name, t] : {std::pair{"lambda", &lambda}, {"lq1", &lq1}, {"lk1", &lk1}, {"lq2", &lq2}, {"lk2", &lk2}}) {
-    require_f32(op, name, *t, Device::CUDA);
-    require_numel(op, name, *t, lambda.numel(), "one per head");
-  }
+  check_diff_lambda_forward(Device::CUDA, lambda, lq1, lk1, lq2, lk2);
   const int64_t heads = lambda.numel();
   if (heads == 0) return;
   launch<diff_lambda_forward_kernel>(grid_for(heads), kThreads, 0, stream(), lambda.f32(), lq1.f32(), lk1.f32(),
@@ -340,12 +252,7 @@ void CudaBackend::diff_lambda_forward(const Tensor& lambda, const Tensor& lq1, c
 void CudaBackend::diff_lambda_backward(const Tensor& dlq1, const Tensor& dlk1, const Tensor& dlq2, const Tensor& dlk2,
                                        const Tensor& dlambda, const Tensor& lq1, const Tensor& lk1, const Tensor& lq2,
                                        const Tensor& lk2) {
-  const char* op = "diff_lambda_backward";
-  for (auto [name, t] : {std::pair{"dlq1", &dlq1}, {"dlk1", &dlk1}, {"dlq2", &dlq2}, {"dlk2", &dlk2},
-                         {"dlambda", &dlambda}, {"lq1", &lq1}, {"lk1", &lk1}, {"lq2", &lq2}, {"lk2", &lk2}}) {
-    require_f32(op, name, *t, Device::CUDA);
-    require_numel(op, name, *t, dlambda.numel(), "one per head");
-  }
+  check_diff_lambda_backward(Device::CUDA, dlq1, dlk1, dlq2, dlk2, dlambda, lq1, lk1, lq2, lk2);
   const int64_t heads = dlambda.numel();
   if (heads == 0) return;
   launch<diff_lambda_backward_kernel>(grid_for(heads), kThreads, 0, stream(), dlq1.f32(), dlk1.f32(), dlq2.f32(),
@@ -355,10 +262,7 @@ void CudaBackend::diff_lambda_backward(const Tensor& dlq1, const Tensor& dlk1, c
 // ---- differential combine ------------------------------------------------------------------------------------------
 
 void CudaBackend::diff_combine_forward(const Tensor& out, const Tensor& a, const Tensor& lambda, bool interleaved) {
-  const char* op = "diff_combine_forward";
-  for (auto [name, t] : {std::pair{"out", &out}, {"a", &a}, {"lambda", &lambda}}) require_f32(op, name, *t, Device::CUDA);
-  const DiffCombineShape s = diff_combine_shape(op, out, a, lambda, interleaved);
-  require_disjoint(op, "out", out, "a", a);
+  const DiffCombineShape s = check_diff_combine_forward(Device::CUDA, out, a, lambda, interleaved);
   if (out.numel() == 0) return;
   launch<diff_combine_forward_kernel>(tile_grid(s.rows, s.heads * s.head_dim), tile_block(), 0, stream(), out.f32(),
                                       a.f32(), lambda.f32(), s);
@@ -366,14 +270,7 @@ void CudaBackend::diff_combine_forward(const Tensor& out, const Tensor& a, const
 
 void CudaBackend::diff_combine_backward(const Tensor& da, const Tensor& dlambda, const Tensor& dout, const Tensor& a,
                                         const Tensor& lambda, bool interleaved) {
-  const char* op = "diff_combine_backward";
-  for (auto [name, t] : {std::pair{"da", &da}, {"dlambda", &dlambda}, {"dout", &dout}, {"a", &a}, {"lambda", &lambda}})
-    require_f32(op, name, *t, Device::CUDA);
-  const DiffCombineShape s = diff_combine_shape(op, dout, a, lambda, interleaved);
-  require_same_shape(op, "da", da, "a", a);
-  require_same_numel(op, "dlambda", dlambda, "lambda", lambda);
-  require_disjoint(op, "da", da, "dout", dout);
-  require_disjoint(op, "da", da, "dlambda", dlambda);
+  const DiffCombineShape s = check_diff_combine_backward(Device::CUDA, da, dlambda, dout, a, lambda, interleaved);
   const int64_t count = s.rows * s.heads;
   if (count == 0) return;
   float* dots = nullptr;

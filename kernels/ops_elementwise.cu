@@ -10,9 +10,8 @@
 // float4 loads where the views are 16-byte aligned, and fusing neighbouring ops (relu² into the
 // MLP's matmul epilogue, resid_mix into rmsnorm), would save bandwidth and launches.
 #include <cmath>
-#include <utility>
 
-#include "backend/shape_checks.h"
+#include "backend/op_checks.h"
 #include "block_reduce.cuh"
 #include "column_sums.cuh"
 #include "cuda_backend_impl.h"
@@ -22,8 +21,6 @@
 #include "warp_rows.cuh"
 
 namespace dg::cuda {
-
-using namespace shape_checks;
 
 namespace {
 
@@ -194,23 +191,21 @@ __global__ void head_scale_backward_kernel(float* dx, float* dots, const float* 
 // ---- elementwise -----------------------------------------------------------------------------------------
 
 void CudaBackend::axpy(const Tensor& y, float alpha, const Tensor& x) {
-  require_f32("axpy", "y", y, Device::CUDA);
-  require_f32("axpy", "x", x, Device::CUDA);
-  require_same_numel("axpy", "x", x, "y", y);
+  check_axpy(Device::CUDA, y, x);
   const int64_t n = y.numel();
   if (n == 0) return;
   launch<axpy_kernel>(grid_for(n), kThreads, 0, stream(), y.f32(), alpha, x.f32(), n);
 }
 
 void CudaBackend::scale(const Tensor& x, float alpha) {
-  require_f32("scale", "x", x, Device::CUDA);
+  check_scale(Device::CUDA, x);
   const int64_t n = x.numel();
   if (n == 0) return;
   launch<scale_kernel>(grid_for(n), kThreads, 0, stream(), x.f32(), alpha, n);
 }
 
 double CudaBackend::sum_squares(const Tensor& x) {
-  require_f32("sum_squares", "x", x, Device::CUDA);
+  check_sum_squares(Device::CUDA, x);
   const int64_t n = x.numel();
   if (n == 0) return 0.0;
   const dim3 grid = grid_for(n);
@@ -227,22 +222,14 @@ double CudaBackend::sum_squares(const Tensor& x) {
 // ---- relu² ---------------------------------------------------------------------------------------------------
 
 void CudaBackend::relu2_forward(const Tensor& out, const Tensor& x) {
-  const char* op = "relu2_forward";
-  require_f32(op, "out", out, Device::CUDA);
-  require_f32(op, "x", x, Device::CUDA);
-  require_same_numel(op, "out", out, "x", x);
+  check_relu2_forward(Device::CUDA, out, x);
   const int64_t n = x.numel();
   if (n == 0) return;
   launch<relu2_forward_kernel>(grid_for(n), kThreads, 0, stream(), out.f32(), x.f32(), n);
 }
 
 void CudaBackend::relu2_backward(const Tensor& dx, const Tensor& dout, const Tensor& x) {
-  const char* op = "relu2_backward";
-  require_f32(op, "dx", dx, Device::CUDA);
-  require_f32(op, "dout", dout, Device::CUDA);
-  require_f32(op, "x", x, Device::CUDA);
-  require_same_numel(op, "dx", dx, "x", x);
-  require_same_numel(op, "dout", dout, "x", x);
+  check_relu2_backward(Device::CUDA, dx, dout, x);
   const int64_t n = x.numel();
   if (n == 0) return;
   launch<relu2_backward_kernel>(grid_for(n), kThreads, 0, stream(), dx.f32(), dout.f32(), x.f32(), n);
@@ -251,12 +238,7 @@ void CudaBackend::relu2_backward(const Tensor& dx, const Tensor& dout, const Ten
 // ---- residual mix ----------------------------------------------------------------------------------------------
 
 void CudaBackend::resid_mix_forward(const Tensor& out, const Tensor& x, const Tensor& x0, const Tensor& mix) {
-  const char* op = "resid_mix_forward";
-  for (auto [name, t] : {std::pair{"out", &out}, {"x", &x}, {"x0", &x0}, {"mix", &mix}})
-    require_f32(op, name, *t, Device::CUDA);
-  require_same_rows(op, "x0", x0, "x", x);
-  require_same_rows(op, "out", out, "x", x);
-  require_numel(op, "mix", mix, 2 * x.dim(-1), "[2, features of x]");
+  check_resid_mix_forward(Device::CUDA, out, x, x0, mix);
   const int64_t rows = x.rows(), dim = x.dim(-1);
   if (rows == 0 || dim == 0) return;
   launch<resid_mix_forward_kernel>(tile_grid(rows, dim), tile_block(), 0, stream(), out.f32(), x.f32(), x0.f32(),
@@ -265,17 +247,7 @@ void CudaBackend::resid_mix_forward(const Tensor& out, const Tensor& x, const Te
 
 void CudaBackend::resid_mix_backward(const Tensor& dx, const Tensor& dx0, const Tensor& dmix, const Tensor& dout,
                                      const Tensor& x, const Tensor& x0, const Tensor& mix) {
-  const char* op = "resid_mix_backward";
-  for (auto [name, t] : {std::pair{"dx", &dx}, {"dx0", &dx0}, {"dmix", &dmix}, {"dout", &dout}, {"x", &x},
-                         {"x0", &x0}, {"mix", &mix}})
-    require_f32(op, name, *t, Device::CUDA);
-  require_same_rows(op, "x0", x0, "x", x);
-  require_same_rows(op, "dx", dx, "x", x);
-  require_same_rows(op, "dx0", dx0, "x", x);
-  require_same_rows(op, "dout", dout, "x", x);
-  require_numel(op, "mix", mix, 2 * x.dim(-1), "[2, features of x]");
-  require_numel(op, "dmix", dmix, 2 * x.dim(-1), "[2, features of x]");
-  require_disjoint(op, "dx", dx, "dx0", dx0);
+  check_resid_mix_backward(Device::CUDA, dx, dx0, dmix, dout, x, x0, mix);
   const int64_t rows = x.rows(), dim = x.dim(-1);
   if (rows == 0 || dim == 0) return;
   const ColumnSums plan(rows, dim, 2);
@@ -288,13 +260,7 @@ void CudaBackend::resid_mix_backward(const Tensor& dx, const Tensor& dx0, const 
 // ---- scaled residual add ------------------------------------------------------------------------------------------
 
 void CudaBackend::add_scaled_forward(const Tensor& x, const Tensor& s, const Tensor& y) {
-  const char* op = "add_scaled_forward";
-  require_f32(op, "x", x, Device::CUDA);
-  require_f32(op, "s", s, Device::CUDA);
-  require_f32(op, "y", y, Device::CUDA);
-  require_same_rows(op, "y", y, "x", x);
-  require_numel(op, "s", s, x.dim(-1), "one per feature of x");
-  require_disjoint(op, "x", x, "y", y);
+  check_add_scaled_forward(Device::CUDA, x, s, y);
   const int64_t rows = x.rows(), dim = x.dim(-1);
   if (rows == 0 || dim == 0) return;
   launch<add_scaled_forward_kernel>(tile_grid(rows, dim), tile_block(), 0, stream(), x.f32(), s.f32(), y.f32(), rows,
@@ -303,14 +269,7 @@ void CudaBackend::add_scaled_forward(const Tensor& x, const Tensor& s, const Ten
 
 void CudaBackend::add_scaled_backward(const Tensor& dy, const Tensor& ds, const Tensor& dx, const Tensor& s,
                                       const Tensor& y) {
-  const char* op = "add_scaled_backward";
-  for (auto [name, t] : {std::pair{"dy", &dy}, {"ds", &ds}, {"dx", &dx}, {"s", &s}, {"y", &y}})
-    require_f32(op, name, *t, Device::CUDA);
-  require_same_rows(op, "dy", dy, "y", y);
-  require_same_rows(op, "dx", dx, "y", y);
-  require_numel(op, "s", s, y.dim(-1), "one per feature of y");
-  require_numel(op, "ds", ds, y.dim(-1), "one per feature of y");
-  require_disjoint(op, "dy", dy, "dx", dx);
+  check_add_scaled_backward(Device::CUDA, dy, ds, dx, s, y);
   const int64_t rows = y.rows(), dim = y.dim(-1);
   if (rows == 0 || dim == 0) return;
   const ColumnSums plan(rows, dim);
@@ -323,13 +282,7 @@ void CudaBackend::add_scaled_backward(const Tensor& dy, const Tensor& ds, const 
 // ---- per-head gain ------------------------------------------------------------------------------------------
 
 void CudaBackend::head_scale_forward(const Tensor& out, const Tensor& x, const Tensor& gain) {
-  const char* op = "head_scale_forward";
-  require_f32(op, "out", out, Device::CUDA);
-  require_f32(op, "x", x, Device::CUDA);
-  require_f32(op, "gain", gain, Device::CUDA);
-  require_rank(op, "x", x, 4);
-  require_same_numel(op, "out", out, "x", x);
-  require_numel(op, "gain", gain, x.dim(2), "one per head of x");
+  check_head_scale_forward(Device::CUDA, out, x, gain);
   const int64_t rows = x.dim(0) * x.dim(1), heads = x.dim(2), head_dim = x.dim(3);
   if (x.numel() == 0) return;
   launch<head_scale_forward_kernel>(tile_grid(rows, heads * head_dim), tile_block(), 0, stream(), out.f32(), x.f32(),
@@ -338,17 +291,7 @@ void CudaBackend::head_scale_forward(const Tensor& out, const Tensor& x, const T
 
 void CudaBackend::head_scale_backward(const Tensor& dx, const Tensor& dgain, const Tensor& dout, const Tensor& x,
                                       const Tensor& gain) {
-  const char* op = "head_scale_backward";
-  require_f32(op, "dx", dx, Device::CUDA);
-  require_f32(op, "dgain", dgain, Device::CUDA);
-  require_f32(op, "dout", dout, Device::CUDA);
-  require_f32(op, "x", x, Device::CUDA);
-  require_f32(op, "gain", gain, Device::CUDA);
-  require_rank(op, "x", x, 4);
-  require_same_numel(op, "dx", dx, "x", x);
-  require_same_numel(op, "dout", dout, "x", x);
-  require_numel(op, "gain", gain, x.dim(2), "one per head of x");
-  require_numel(op, "dgain", dgain, x.dim(2), "one per head of x");
+  check_head_scale_backward(Device::CUDA, dx, dgain, dout, x, gain);
   const int64_t rows = x.dim(0) * x.dim(1), heads = x.dim(2), head_dim = x.dim(3);
   if (rows == 0 || heads == 0) return;
   // Scratch: the per-(row, head) dots, then the column sums' partials.
@@ -363,20 +306,14 @@ void CudaBackend::head_scale_backward(const Tensor& dx, const Tensor& dgain, con
 // ---- logistic sigmoid ---------------------------------------------------------------------------------------
 
 void CudaBackend::sigmoid_forward(const Tensor& out, const Tensor& x) {
-  const char* op = "sigmoid_forward";
-  require_f32(op, "out", out, Device::CUDA);
-  require_f32(op, "x", x, Device::CUDA);
-  require_same_numel(op, "out", out, "x", x);
+  check_sigmoid_forward(Device::CUDA, out, x);
   const int64_t n = x.numel();
   if (n == 0) return;
   launch<sigmoid_forward_kernel>(grid_for(n), kThreads, 0, stream(), out.f32(), x.f32(), n);
 }
 
 void CudaBackend::sigmoid_backward(const Tensor& dx, const Tensor& dout, const Tensor& out) {
-  const char* op = "sigmoid_backward";
-  for (auto [name, t] : {std::pair{"dx", &dx}, {"dout", &dout}, {"out", &out}}) require_f32(op, name, *t, Device::CUDA);
-  require_same_numel(op, "dx", dx, "out", out);
-  require_same_numel(op, "dout", dout, "out", out);
+  check_sigmoid_backward(Device::CUDA, dx, dout, out);
   const int64_t n = out.numel();
   if (n == 0) return;
   launch<sigmoid_backward_kernel>(grid_for(n), kThreads, 0, stream(), dx.f32(), dout.f32(), out.f32(), n);
@@ -385,20 +322,14 @@ void CudaBackend::sigmoid_backward(const Tensor& dx, const Tensor& dout, const T
 // ---- GELU -----------------------------------------------------------------------------------------------------
 
 void CudaBackend::gelu_forward(const Tensor& out, const Tensor& x) {
-  const char* op = "gelu_forward";
-  require_f32(op, "out", out, Device::CUDA);
-  require_f32(op, "x", x, Device::CUDA);
-  require_same_numel(op, "out", out, "x", x);
+  check_gelu_forward(Device::CUDA, out, x);
   const int64_t n = x.numel();
   if (n == 0) return;
   launch<gelu_forward_kernel>(grid_for(n), kThreads, 0, stream(), out.f32(), x.f32(), n);
 }
 
 void CudaBackend::gelu_backward(const Tensor& dx, const Tensor& dout, const Tensor& x) {
-  const char* op = "gelu_backward";
-  for (auto [name, t] : {std::pair{"dx", &dx}, {"dout", &dout}, {"x", &x}}) require_f32(op, name, *t, Device::CUDA);
-  require_same_numel(op, "dx", dx, "x", x);
-  require_same_numel(op, "dout", dout, "x", x);
+  check_gelu_backward(Device::CUDA, dx, dout, x);
   const int64_t n = x.numel();
   if (n == 0) return;
   launch<gelu_backward_kernel>(grid_for(n), kThreads, 0, stream(), dx.f32(), dout.f32(), x.f32(), n);
@@ -407,13 +338,7 @@ void CudaBackend::gelu_backward(const Tensor& dx, const Tensor& dout, const Tens
 // ---- gated scaled add -----------------------------------------------------------------------------------------
 
 void CudaBackend::gated_add_forward(const Tensor& x, const Tensor& gate, const Tensor& s, const Tensor& y) {
-  const char* op = "gated_add_forward";
-  for (auto [name, t] : {std::pair{"x", &x}, {"gate", &gate}, {"s", &s}, {"y", &y}})
-    require_f32(op, name, *t, Device::CUDA);
-  require_same_rows(op, "gate", gate, "x", x);
-  require_same_rows(op, "y", y, "x", x);
-  require_numel(op, "s", s, x.dim(-1), "one per feature of x");
-  for (auto [name, t] : {std::pair{"gate", &gate}, {"s", &s}, {"y", &y}}) require_disjoint(op, "x", x, name, *t);
+  check_gated_add_forward(Device::CUDA, x, gate, s, y);
   const int64_t rows = x.rows(), dim = x.dim(-1);
   if (rows == 0 || dim == 0) return;
   launch<gated_add_forward_kernel>(tile_grid(rows, dim), tile_block(), 0, stream(), x.f32(), gate.f32(), s.f32(),
@@ -422,18 +347,7 @@ void CudaBackend::gated_add_forward(const Tensor& x, const Tensor& gate, const T
 
 void CudaBackend::gated_add_backward(const Tensor& dy, const Tensor& dgate, const Tensor& ds, const Tensor& dx,
                                      const Tensor& gate, const Tensor& s, const Tensor& y) {
-  const char* op = "gated_add_backward";
-  for (auto [name, t] : {std::pair{"dy", &dy}, {"dgate", &dgate}, {"ds", &ds}, {"dx", &dx}, {"gate", &gate},
-                         {"s", &s}, {"y", &y}})
-    require_f32(op, name, *t, Device::CUDA);
-  for (auto [name, t] : {std::pair{"dy", &dy}, {"dgate", &dgate}, {"dx", &dx}, {"gate", &gate}})
-    require_same_rows(op, name, *t, "y", y);
-  require_numel(op, "s", s, y.dim(-1), "one per feature of y");
-  require_numel(op, "ds", ds, y.dim(-1), "one per feature of y");
-  require_disjoint(op, "dy", dy, "dgate", dgate);
-  require_disjoint(op, "dy", dy, "ds", ds);
-  require_disjoint(op, "dgate", dgate, "ds", ds);
-  for (auto [name, t] : {std::pair{"dy", &dy}, {"dgate", &dgate}, {"ds", &ds}}) require_disjoint(op, name, *t, "dx", dx);
+  check_gated_add_backward(Device::CUDA, dy, dgate, ds, dx, gate, s, y);
   const int64_t rows = y.rows(), dim = y.dim(-1);
   if (rows == 0 || dim == 0) return;
   const ColumnSums plan(rows, dim);

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <climits>
 
+#include "backend/op_checks.h"
 #include "backend/shape_checks.h"
 #include "block_reduce.cuh"
 #include "cuda_backend_impl.h"
@@ -17,9 +18,6 @@ namespace dg::cuda {
 using namespace shape_checks;
 
 namespace {
-
-void f32(const char* op, const char* name, const Tensor& t) { require_f32(op, name, t, Device::CUDA); }
-void i32(const char* op, const char* name, const Tensor& t) { require_i32(op, name, t, Device::CUDA); }
 
 // ---- embedding ------------------------------------------------------------------------------------
 
@@ -154,14 +152,7 @@ __global__ void softcap_ce_backward_kernel(float* dlogits, const float* logits, 
 }  // namespace
 
 void CudaBackend::embedding_forward(const Tensor& out, const Tensor& table, const Tensor& ids) {
-  const char* op = "embedding_forward";
-  f32(op, "out", out);
-  f32(op, "table", table);
-  i32(op, "ids", ids);
-  require_rank(op, "table", table, 2);
-  DG_CHECK(out.dim(-1) == table.dim(1) && out.rows() == ids.numel(),
-           op << ": out " << describe(out) << " must be [" << ids.numel() << " ids, " << table.dim(1)
-              << "] for table " << describe(table) << " and ids " << describe(ids));
+  check_embedding_forward(Device::CUDA, out, table, ids);
   // The ids are device memory: their range is checked where the shards are read, not here.
   const int64_t count = ids.numel(), dim = table.dim(1);
   if (count == 0 || dim == 0) return;
@@ -171,13 +162,8 @@ void CudaBackend::embedding_forward(const Tensor& out, const Tensor& table, cons
 
 void CudaBackend::embedding_backward(const Tensor& dtable, const Tensor& dout, const Tensor& ids) {
   const char* op = "embedding_backward";
-  f32(op, "dtable", dtable);
-  f32(op, "dout", dout);
-  i32(op, "ids", ids);
-  require_rank(op, "dtable", dtable, 2);
-  DG_CHECK(dout.dim(-1) == dtable.dim(1) && dout.rows() == ids.numel(),
-           op << ": dout " << describe(dout) << " must be [" << ids.numel() << " ids, " << dtable.dim(1)
-              << "] for dtable " << describe(dtable) << " and ids " << describe(ids));
+  check_embedding_backward(Device::CUDA, dtable, dout, ids);
+  // The ids are device memory: their range is checked where the shards are read, not here.
   const int64_t count = ids.numel(), vocab = dtable.dim(0), dim = dtable.dim(1);
   if (count == 0 || vocab == 0 || dim == 0) return;
   DG_CHECK(vocab <= INT_MAX, op << ": dtable " << describe(dtable) << " has more rows than int32 ids can name");
@@ -191,12 +177,7 @@ void CudaBackend::embedding_backward(const Tensor& dtable, const Tensor& dout, c
 
 void CudaBackend::softcap_ce_forward(const Tensor& losses, const Tensor& logits, const Tensor& targets, float cap) {
   const char* op = "softcap_ce_forward";
-  f32(op, "losses", losses);
-  f32(op, "logits", logits);
-  i32(op, "targets", targets);
-  DG_CHECK(cap > 0.0f, op << ": cap must be positive, got " << cap);
-  require_numel(op, "targets", targets, logits.rows(), "one per row of logits");
-  require_numel(op, "losses", losses, logits.rows(), "one per row of logits");
+  check_softcap_ce_forward(Device::CUDA, losses, logits, targets, cap);
   // The targets are device memory: their range is checked where the shards are read, not here.
   const int64_t rows = logits.rows();
   if (rows == 0) return;
@@ -208,13 +189,8 @@ void CudaBackend::softcap_ce_forward(const Tensor& losses, const Tensor& logits,
 void CudaBackend::softcap_ce_backward(const Tensor& dlogits, const Tensor& logits, const Tensor& targets, float cap,
                                       float weight) {
   const char* op = "softcap_ce_backward";
-  f32(op, "dlogits", dlogits);
-  f32(op, "logits", logits);
-  i32(op, "targets", targets);
-  DG_CHECK(cap > 0.0f, op << ": cap must be positive, got " << cap);
-  require_same_rows(op, "dlogits", dlogits, "logits", logits);
-  require_numel(op, "targets", targets, logits.rows(), "one per row of logits");
-  require_disjoint(op, "dlogits", dlogits, "logits", logits);
+  check_softcap_ce_backward(Device::CUDA, dlogits, logits, targets, cap);
+  // The targets are device memory: their range is checked where the shards are read, not here.
   const int64_t rows = logits.rows();
   if (rows == 0) return;
   DG_CHECK(rows <= INT_MAX, op << ": logits " << describe(logits) << " has too many rows for one launch");

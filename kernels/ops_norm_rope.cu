@@ -18,6 +18,7 @@
 #include <cfloat>
 #include <cmath>
 
+#include "backend/op_checks.h"
 #include "backend/shape_checks.h"
 #include "cuda_backend_impl.h"
 #include "dialect.cuh"
@@ -31,8 +32,6 @@ using namespace shape_checks;
 namespace {
 
 constexpr int64_t kMaxRopeHalf = 256;  // head_dim ≤ 512: the frequencies travel as a 1 KiB kernel argument
-
-void f32(const char* op, const char* name, const Tensor& t) { require_f32(op, name, t, Device::CUDA); }
 
 __global__ void rmsnorm_forward_kernel(float* out, float* rstd, const float* x, int64_t rows, int64_t dim,
                                        float eps) {
@@ -103,13 +102,7 @@ __global__ void rope_kernel(float* x, RopeFrequencies freq, int64_t batch, int64
 }  // namespace
 
 void CudaBackend::rmsnorm_forward(const Tensor& out, const Tensor& rstd, const Tensor& x, float eps) {
-  const char* op = "rmsnorm_forward";
-  f32(op, "out", out);
-  f32(op, "rstd", rstd);
-  f32(op, "x", x);
-  require_same_rows(op, "out", out, "x", x);
-  require_numel(op, "rstd", rstd, x.rows(), "one per row of x");
-  require_disjoint(op, "out", out, "x", x);
+  check_rmsnorm_forward(Device::CUDA, out, rstd, x);
   const int64_t rows = x.rows(), dim = x.dim(-1);
   if (rows == 0) return;
   launch<rmsnorm_forward_kernel>(grid_for(rows * kWarpSize), kThreads, 0, stream_, out.f32(), rstd.f32(), x.f32(), rows,
@@ -117,14 +110,7 @@ void CudaBackend::rmsnorm_forward(const Tensor& out, const Tensor& rstd, const T
 }
 
 void CudaBackend::rmsnorm_backward(const Tensor& dx, const Tensor& dout, const Tensor& x, const Tensor& rstd) {
-  const char* op = "rmsnorm_backward";
-  f32(op, "dx", dx);
-  f32(op, "dout", dout);
-  f32(op, "x", x);
-  f32(op, "rstd", rstd);
-  require_same_rows(op, "dx", dx, "x", x);
-  require_same_rows(op, "dout", dout, "x", x);
-  require_numel(op, "rstd", rstd, x.rows(), "one per row of x");
+  check_rmsnorm_backward(Device::CUDA, dx, dout, x, rstd);
   const int64_t rows = x.rows(), dim = x.dim(-1);
   if (rows == 0) return;
   launch<rmsnorm_backward_kernel>(grid_for(rows * kWarpSize), kThreads, 0, stream_, dx.f32(), dout.f32(), x.f32(),
@@ -132,16 +118,10 @@ void CudaBackend::rmsnorm_backward(const Tensor& dx, const Tensor& dout, const T
 }
 
 void CudaBackend::rope(const Tensor& x, float base, int64_t start, bool inverse) {
-  const char* op = "rope";
-  f32(op, "x", x);
-  require_rank(op, "x", x, 4);
+  check_rope(Device::CUDA, x, base, start);
   const int64_t seq = x.dim(1), head_dim = x.dim(3);
-  DG_CHECK(head_dim % 2 == 0, op << ": head_dim must be even, x is " << describe(x));
-  DG_CHECK(start >= 0 && start <= seq,
-           op << ": start " << start << " outside [0, " << seq << "] for x " << describe(x));
-  DG_CHECK(base > 0.0f, op << ": base must be positive, got " << base);
   DG_CHECK(head_dim <= 2 * kMaxRopeHalf,
-           op << ": the CUDA backend supports head_dim up to " << 2 * kMaxRopeHalf << ", x is " << describe(x));
+           "rope: the CUDA backend supports head_dim up to " << 2 * kMaxRopeHalf << ", x is " << describe(x));
   const int64_t half = head_dim / 2, n = x.dim(0) * (seq - start) * half;
   if (n == 0 || x.dim(2) == 0) return;
   RopeFrequencies freq{};

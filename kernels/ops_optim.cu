@@ -7,7 +7,8 @@
 #include <cmath>
 #include <utility>
 
-#include "backend/cpu/ops_optim.h"  // the Newton–Schulz coefficients, eps and workspace size
+#include "backend/cpu/ops_optim.h"  // the Newton–Schulz coefficients and eps
+#include "backend/op_checks.h"
 #include "backend/shape_checks.h"
 #include "block_reduce.cuh"
 #include "cuda_backend_impl.h"
@@ -20,8 +21,6 @@ namespace dg::cuda {
 using namespace shape_checks;
 
 namespace {
-
-void f32(const char* op, const char* name, const Tensor& t) { require_f32(op, name, t, Device::CUDA); }
 
 // Scratch slot of CudaBackend::scratch used by this file (matmul uses slots 0 and 1): Newton–Schulz's
 // partial sums of squares and fake quant's first-non-finite index, each used within one op call.
@@ -276,12 +275,7 @@ __global__ void fake_quant_select_kernel(float* out, const float* w, int64_t col
 
 void CudaBackend::adam_update(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v,
                               const AdamHyper& hyper) {
-  const char* op = "adam_update";
-  for (auto [name, t] : {std::pair{"param", &param}, {"grad", &grad}, {"m", &m}, {"v", &v}}) f32(op, name, *t);
-  require_same_numel(op, "grad", grad, "param", param);
-  require_same_numel(op, "m", m, "param", param);
-  require_same_numel(op, "v", v, "param", param);
-  DG_CHECK(hyper.step >= 1, op << ": step must be >= 1 (1-based for bias correction), got " << hyper.step);
+  check_adam_update(Device::CUDA, param, grad, m, v, hyper);
   const int64_t n = param.numel();
   if (n == 0) return;
   // The scalars exactly as the CPU reference computes them (in double, as torch does on the host).
@@ -299,20 +293,8 @@ void CudaBackend::adam_update(const Tensor& param, const Tensor& grad, const Ten
 // ---- Newton–Schulz --------------------------------------------------------------------------------------
 
 void CudaBackend::newton_schulz(const Tensor& out, const Tensor& g, int steps, const Tensor& workspace) {
-  const char* op = "newton_schulz";
-  f32(op, "out", out);
-  f32(op, "g", g);
-  f32(op, "workspace", workspace);
-  DG_CHECK(steps >= 0, op << ": steps must be >= 0, got " << steps);
+  check_newton_schulz(Device::CUDA, out, g, steps, workspace);
   const int64_t rows = g.rows(), cols = g.dim(-1);
-  require_same_rows(op, "out", out, "g", g);
-  const int64_t needed = cpu::newton_schulz_workspace(rows, cols);
-  DG_CHECK(workspace.numel() >= needed, op << ": workspace " << describe(workspace) << " holds " << workspace.numel()
-                                           << " floats, g " << describe(g) << " needs " << needed);
-  DG_CHECK(rows <= INT_MAX && cols <= INT_MAX, op << ": g " << describe(g) << " exceeds the BLAS int range");
-  require_disjoint(op, "out", out, "g", g);
-  require_disjoint(op, "out", out, "workspace", workspace);
-  require_disjoint(op, "g", g, "workspace", workspace);
   const int64_t n = rows * cols;
   if (n == 0) return;
 
@@ -368,14 +350,7 @@ void CudaBackend::newton_schulz(const Tensor& out, const Tensor& g, int steps, c
 
 void CudaBackend::fake_quant_rows_forward(const Tensor& out, const Tensor& w) {
   const char* op = "fake_quant_rows_forward";
-  f32(op, "out", out);
-  f32(op, "w", w);
-  require_rank(op, "w", w, 2);
-  require_same_shape(op, "out", out, "w", w);
-  DG_CHECK(out.data == w.data || out.bytes() == 0 || w.bytes() == 0 ||
-               static_cast<const char*>(out.data) + out.bytes() <= static_cast<const char*>(w.data) ||
-               static_cast<const char*>(w.data) + w.bytes() <= static_cast<const char*>(out.data),
-           op << ": out and w must be the same buffer or disjoint");
+  check_fake_quant_rows_forward(Device::CUDA, out, w);
   const int64_t n = w.numel();
   if (n == 0) return;
 
