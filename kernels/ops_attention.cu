@@ -102,6 +102,21 @@ struct AttentionDims {
   __device__ int64_t lse_offset(int64_t b, int h) const { return (b * heads + h) * seq; }
 };
 
+// The block of a forward or dQ launch: query tile qt of head h of sequence b (its K/V head kvh),
+// blocks ordered so the longest rows (most KV tiles) start first; and this thread's place (ty, tx)
+// in the tile's kSide × kSide grid.
+struct QueryTileBlock {
+  int64_t qt, b;
+  int h, kvh, ty, tx;
+};
+__device__ inline QueryTileBlock query_tile_block(const AttentionDims& s) {
+  const int64_t heads_total = s.batch * s.heads;
+  const int64_t bh = blockIdx.x % heads_total;
+  const int h = static_cast<int>(bh % s.heads);
+  return {s.tiles - 1 - blockIdx.x / heads_total, bh / s.heads, h, h / s.group(),
+          static_cast<int>(threadIdx.x) / kSide, static_cast<int>(threadIdx.x) % kSide};
+}
+
 template <int HD>
 struct Layout {
   static constexpr int kStride = HD + kPad;       // shared row stride of a [64][HD] tile
@@ -285,11 +300,7 @@ __global__ void attention_forward_kernel(float* out, float* lse, const float* q,
   float* vs = ks + L::kTileFloats;
   float* ps = vs + L::kTileFloats;  // [64][68]
 
-  const int64_t heads_total = s.batch * s.heads;
-  const int64_t qt = s.tiles - 1 - blockIdx.x / heads_total;  // the longest rows (most KV tiles) first
-  const int64_t bh = blockIdx.x % heads_total, b = bh / s.heads;
-  const int h = static_cast<int>(bh % s.heads), kvh = h / s.group();
-  const int ty = static_cast<int>(threadIdx.x) / kSide, tx = static_cast<int>(threadIdx.x) % kSide;
+  const auto [qt, b, h, kvh, ty, tx] = query_tile_block(s);
   const float* k_head = k + s.kv_offset(b, kvh);
   const float* v_head = v + s.kv_offset(b, kvh);
   const int64_t q0 = qt * kTile;
@@ -455,11 +466,7 @@ __global__ void attention_dq_kernel(float* dq, const float* dout, const float* q
   float* lse_rows = ps + kTile * kScoreStride;
   float* delta_rows = lse_rows + kTile;
 
-  const int64_t heads_total = s.batch * s.heads;
-  const int64_t qt = s.tiles - 1 - blockIdx.x / heads_total;  // the longest rows first
-  const int64_t bh = blockIdx.x % heads_total, b = bh / s.heads;
-  const int h = static_cast<int>(bh % s.heads), kvh = h / s.group();
-  const int ty = static_cast<int>(threadIdx.x) / kSide, tx = static_cast<int>(threadIdx.x) % kSide;
+  const auto [qt, b, h, kvh, ty, tx] = query_tile_block(s);
   const float* k_head = k + s.kv_offset(b, kvh);
   const float* v_head = v + s.kv_offset(b, kvh);
   const int64_t q0 = qt * kTile;
